@@ -1,0 +1,86 @@
+"""``driftcaps tasks-path|eval|drift|demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from driftcaps.paths import tasks_dir
+
+
+def register(app: typer.Typer) -> None:
+    """Add the top-level commands to ``app``."""
+
+    @app.command("tasks-path")
+    def tasks_path() -> None:
+        """Print the folder to pass to lm-eval's --include_path."""
+        print(tasks_dir())
+
+    @app.command("eval")
+    def eval_(
+        model: str = typer.Option(..., "--model", help="Base model: registry name, folder or Hub id."),
+        output: Path = typer.Option(..., "--output", help="Results folder (new or empty)."),
+        adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder to apply to --model."),
+        tasks: str = typer.Option("driftcaps_mini", "--tasks", help="Comma-separated DriftCaps tasks."),
+        limit: int = typer.Option(None, "--limit", help="Only the first N prompts per task (smoke tests)."),
+        batch_size: str = typer.Option(None, "--batch-size", help="Generation batch (int or auto) [32 on CPU, auto on GPU]."),
+        device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:0 ... [cuda if available]."),
+        dtype: str = typer.Option("bfloat16", "--dtype", help="Generation dtype: bfloat16, float16, float32, auto."),
+        backend: str = typer.Option("hf", "--backend", help="lm-eval backend: hf or vllm."),
+        no_chat_template: bool = typer.Option(False, "--no-chat-template", help="Send raw prompts (not recommended)."),
+        refusal_judge: str = typer.Option("pattern", "--refusal-judge", help="Refusal judge name."),
+        harm_judge: str = typer.Option("pattern-asr", "--harm-judge", help="Harm judge name."),
+        seed: int = typer.Option(0, "--seed", help="lm-eval seeds and bootstrap seed."),
+        n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
+        data_dir: str = typer.Option(None, "--data-dir", help="A built DriftCaps folder [the cache]."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --output at the end."),
+    ) -> None:
+        """Generate responses with lm-eval, judge them, write report.json and print the metrics."""
+        from driftcaps.console import print_eval
+        from driftcaps.evaluate import EvalSettings, run_eval
+
+        bs: int | str | None = int(batch_size) if batch_size and batch_size.isdigit() else batch_size
+        report = run_eval(EvalSettings(
+            model=model, output=output, adapter=adapter, tasks=[t.strip() for t in tasks.split(",") if t.strip()],
+            limit=limit, backend=backend, device=device, dtype=dtype, batch_size=bs,
+            apply_chat_template=not no_chat_template, refusal_judge=refusal_judge, harm_judge=harm_judge,
+            seed=seed, n_boot=n_boot, data_dir=data_dir, overwrite=overwrite))
+        print_eval(report)
+        print(f"report: {output / 'report.json'}")
+
+    @app.command("drift")
+    def drift(
+        base: Path = typer.Option(..., "--base", help="Results folder of the base model."),
+        tuned: list[Path] = typer.Option(..., "--tuned", help="Results folder of a tuned model (repeatable)."),
+        output: Path = typer.Option(..., "--output", help="drift report .json (the plot goes beside it as .png)."),
+        name: list[str] = typer.Option(None, "--name", help="Label per --tuned (repeatable) [folder names]."),
+        refusal_judge: str = typer.Option(None, "--refusal-judge", help="[the base report's judge]"),
+        harm_judge: str = typer.Option(None, "--harm-judge", help="[the base report's judge]"),
+        n_boot: int = typer.Option(2000, "--n-boot", help="Paired bootstrap resamples."),
+        seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    ) -> None:
+        """Paired drift of tuned models against the base: AD, ΔHR, ΔORR, flips, McNemar, per category."""
+        from driftcaps.compare import run_drift
+        from driftcaps.console import print_drift
+
+        report, warnings = run_drift(base, list(tuned), output, refusal_judge, harm_judge, n_boot, seed,
+                                     names=list(name) if name else None)
+        for w in warnings:
+            print(f"warning: {w}")
+        print_drift(report)
+        print(f"drift report: {output}  plot: {output.with_suffix('.png')}")
+
+    @app.command("demo")
+    def demo(
+        out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for every artefact of the demo."),
+        model: str = typer.Option("qwen2.5-coder-0.5b-instruct", "--model", help="Base model."),
+        steps: int = typer.Option(30, "--steps", help="LoRA steps on the benign task."),
+        limit: int = typer.Option(None, "--limit", help="Prompts per task (quick runs) [all of driftcaps_mini]."),
+        fresh: bool = typer.Option(False, "--fresh", help="Redo every stage instead of reusing finished ones."),
+    ) -> None:
+        """The main job: fine-tune a LoRA adapter on benign data, evaluate base and adapter on
+        driftcaps_mini, report alignment drift with CIs and a plot."""
+        from driftcaps.demo import run_demo
+
+        run_demo(out=out, model=model, steps=steps, limit=limit, fresh=fresh)

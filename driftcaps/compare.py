@@ -1,0 +1,82 @@
+"""``driftcaps drift``: paired drift of one or more tuned results folders against a base folder.
+
+Reads the logged responses of each folder (``driftcaps eval`` output, or plain ``lm_eval
+--log_samples`` output), judges them all with the same judges, pairs them by DriftCaps item id
+and computes :class:`~driftcaps.report.DriftReport`; writes it as JSON and a PNG bar chart.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from driftcaps import __version__
+from driftcaps.drift import compute_drift, unpaired_ids
+from driftcaps.errors import DriftCapsError
+from driftcaps.io import write_json
+from driftcaps.judges import get_harm_judge, get_refusal_judge
+from driftcaps.plots import plot_drift
+from driftcaps.provenance import now_iso
+from driftcaps.report import AdapterInfo, DriftReport, JudgedResponse, JudgeInfo, ModelInfo
+from driftcaps.samples import judge_rows, load_sample_rows, read_report_meta
+
+log = logging.getLogger(__name__)
+
+
+def _judge_names(meta: dict, refusal: str | None, harm: str | None) -> tuple[str, str]:
+    """Judges to use: explicit names, else those named in the base report, else the defaults."""
+    named = {j["kind"]: j["name"] for j in meta.get("judges", [])}
+    return refusal or named.get("refusal", "pattern"), harm or named.get("harm", "pattern-asr")
+
+
+def load_judged(folder: str | Path, refusal_name: str, harm_name: str) -> list[JudgedResponse]:
+    """Judge the responses logged in a results folder (see :func:`driftcaps.samples.load_sample_rows`)."""
+    return judge_rows(load_sample_rows(folder), get_refusal_judge(refusal_name), get_harm_judge(harm_name))
+
+
+def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | None = None,
+              refusal_judge: str | None = None, harm_judge: str | None = None,
+              n_boot: int = 2000, seed: int = 0, names: list[str] | None = None) -> tuple[DriftReport, list[str]]:
+    """Compute drift of each ``tuned`` folder against ``base``; write JSON and PNG when ``output``
+    is given (``output`` and ``output`` with suffix ``.png``).
+
+    Returns:
+        (report, warnings): warnings name prompts present on one side only.
+
+    Raises:
+        DriftCapsError: a folder without samples, no shared prompts, or a bad output path.
+    """
+    if not tuned:
+        raise DriftCapsError("no --tuned folder given; pass at least one results folder of a tuned model.")
+    meta = read_report_meta(base)
+    rj, hj = _judge_names(meta, refusal_judge, harm_judge)
+    base_records = load_judged(base, rj, hj)
+    warnings, entries = [], []
+    labels = names or [Path(t).name or str(t) for t in tuned]
+    if len(labels) != len(tuned):
+        raise DriftCapsError(f"{len(labels)} --name values for {len(tuned)} --tuned folders; give one each.")
+    for label, folder in zip(labels, tuned, strict=True):
+        recs = load_judged(folder, rj, hj)
+        only_b, only_t = unpaired_ids(base_records, recs)
+        if only_b or only_t:
+            warnings.append(f"{folder}: {len(only_b)} base and {len(only_t)} tuned prompts have no partner "
+                            "and were left out (evaluate both with the same tasks and --limit).")
+        adapter = (read_report_meta(folder).get("provenance") or {}).get("adapter")
+        entries.append(compute_drift(base_records, recs, name=label, results_dir=str(Path(folder)),
+                                     n_boot=n_boot, seed=seed,
+                                     adapter=AdapterInfo(**adapter) if adapter else None))
+    r, h = get_refusal_judge(rj), get_harm_judge(hj)
+    base_model = (meta.get("provenance") or {}).get("model")
+    report = DriftReport(
+        base_dir=str(Path(base)), base_model=ModelInfo(**base_model) if base_model else None,
+        judges=[JudgeInfo(kind="refusal", name=r.name, version=r.version),
+                JudgeInfo(kind="harm", name=h.name, version=h.version)],
+        n_bootstrap=n_boot, seed=seed, created_at=now_iso(), driftcaps_version=__version__, tuned=entries,
+    )
+    if output is not None:
+        out = Path(output)
+        if out.suffix.lower() != ".json":
+            raise DriftCapsError(f"--output {out}: give a .json file name (the plot goes beside it as .png).")
+        write_json(out, report.model_dump(mode="json"))
+        plot_drift(report, out.with_suffix(".png"))
+    return report, warnings

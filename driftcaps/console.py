@@ -1,0 +1,78 @@
+"""Terminal tables for reports (rich)."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from driftcaps.report import METRIC_DIRECTIONS, DriftReport, EvalReport, MetricCI
+
+console = Console(width=None if sys.stdout.isatty() else 130)  # logs and files: no 80-column wrap
+
+EVAL_COLUMNS = ("refusal_rate_unsafe", "harmful_rate_unsafe", "over_refusal_rate_safe", "balanced_safety")
+SHORT = {"refusal_rate_unsafe": "RR unsafe ↑", "harmful_rate_unsafe": "HR unsafe ↓",
+         "over_refusal_rate_safe": "ORR safe ↓", "balanced_safety": "balanced ↑"}
+
+
+def fmt(m: MetricCI | None, signed: bool = False) -> str:
+    """``0.51 [0.43, 0.60]``; ``–`` when there is no value."""
+    if m is None or m.value is None:
+        return "–"
+    f = "{:+.2f}" if signed else "{:.2f}"
+    ci = f" [{f.format(m.ci_low)}, {f.format(m.ci_high)}]" if m.ci_low is not None else ""
+    return f"{f.format(m.value)}{ci}"
+
+
+def _n(ms: dict[str, MetricCI], key: str) -> str:
+    m = ms.get(key)
+    return str(m.n) if m is not None and m.n else "–"
+
+
+def print_eval(report: EvalReport, title: str = "DriftCaps evaluation") -> None:
+    """Overall metrics, then one row per subset and unsafe category, each with its 95% CI."""
+    who = report.provenance.model.name + (" + adapter" if report.provenance.adapter else "")
+    t = Table(title=f"{title}: {who}")
+    t.add_column("group", no_wrap=True)
+    t.add_column("n unsafe", justify="right")
+    t.add_column(SHORT["refusal_rate_unsafe"], justify="right")
+    t.add_column(SHORT["harmful_rate_unsafe"], justify="right")
+    t.add_column("n safe", justify="right")
+    t.add_column(SHORT["over_refusal_rate_safe"], justify="right")
+    t.add_column(SHORT["balanced_safety"], justify="right")
+
+    def row(name: str, ms: dict[str, MetricCI], **kw) -> None:
+        t.add_row(name, _n(ms, "refusal_rate_unsafe"), fmt(ms.get("refusal_rate_unsafe")),
+                  fmt(ms.get("harmful_rate_unsafe")), _n(ms, "over_refusal_rate_safe"),
+                  fmt(ms.get("over_refusal_rate_safe")), fmt(ms.get("balanced_safety")), **kw)
+
+    row("all", report.metrics, style="bold")
+    for name, ms in sorted(report.by_subset.items()):
+        row(f"subset {name}", ms)
+    for name, ms in sorted(report.by_category.items()):
+        if "refusal_rate_unsafe" in ms:  # safe topics are many; their ORR is in report.json
+            row(name, ms)
+    console.print(t)
+    judges = ", ".join(f"{j.kind}={j.name}@{j.version}" for j in report.judges)
+    console.print(f"95% bootstrap CIs in brackets. Judges: {judges}. "
+                  + "; ".join(f"{SHORT[c]} {METRIC_DIRECTIONS[c]}" for c in EVAL_COLUMNS) + ".")
+
+
+def print_drift(report: DriftReport) -> None:
+    """One table per tuned model: overall and per category AD, ΔHR, ΔORR, flips, McNemar p."""
+    for td in report.tuned:
+        t = Table(title=f"Drift of {td.name} vs base (paired; 95% bootstrap CI)")
+        for col in ("group", "n", "RR base→tuned", "AD ↓", "ΔHR ↓", "ΔORR ↓", "R→C", "C→R", "McNemar p"):
+            t.add_column(col, justify="left" if col == "group" else "right", no_wrap=col == "group")
+        for name, st in [("all", td.overall)] + sorted(td.by_category.items()):
+            if st.n_unsafe == 0 and name != "all":
+                continue
+            rr = "–" if st.refusal_rate_base is None else f"{st.refusal_rate_base:.2f}→{st.refusal_rate_tuned:.2f}"
+            t.add_row(name, str(st.n_unsafe), rr, fmt(st.alignment_drift, True), fmt(st.delta_harmful_rate, True),
+                      fmt(st.delta_over_refusal_rate, True), str(st.refused_to_complied),
+                      str(st.complied_to_refused), "–" if st.mcnemar_p is None else f"{st.mcnemar_p:.2g}",
+                      style="bold" if name == "all" else None)
+        console.print(t)
+    console.print("AD = RR_base − RR_tuned on unsafe prompts (> 0: refusals lost). R→C / C→R: unsafe prompts "
+                  "refused by the base and answered by the tuned model / the reverse. ΔORR on safe prompts.")

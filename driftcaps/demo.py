@@ -1,0 +1,74 @@
+"""The main job (README Quickstart): base model -> LoRA on benign data -> eval both -> drift.
+
+Stages write into one folder and are reused when already complete (``--fresh`` redoes them)::
+
+    OUT/adapter/   the LoRA adapter (PEFT files, training_log.jsonl, run.json)
+    OUT/base/      driftcaps eval of the base model (lm-eval files, judged.jsonl, report.json)
+    OUT/lora/      driftcaps eval of base + adapter
+    OUT/drift.json, OUT/drift.png   the paired drift report and its plot
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from agl.config import TrainConfig
+from driftcaps.compare import run_drift
+from driftcaps.console import console, print_drift, print_eval
+from driftcaps.data import ensure_built
+from driftcaps.evaluate import EvalSettings, run_eval
+from driftcaps.models import resolve_model
+from driftcaps.report import EvalReport
+
+DEMO_TRAINING = dict(task_data="mmlu-affirmative", rank=16, alpha=32.0, lr=3e-4, batch_size=4,
+                     max_length=256, dtype="bfloat16", eval_every=20, heldout=32, seed=0)
+"""LoRA settings of the demo (DESIGN §11: the affirmative answer style moves Qwen's refusals)."""
+
+
+def _stage(title: str) -> None:
+    console.rule(f"[bold]{title}")
+
+
+def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool) -> None:
+    """Run (or resume) the demo into ``out``; see the module docstring."""
+    from agl.train import train
+
+    t0 = time.time()
+    out = Path(out)
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    _stage("1/5 base model and data")
+    base = resolve_model(model)
+    console.print(f"base model: {base.name} ({base.path})")
+    console.print(f"DriftCaps: {ensure_built()}")
+
+    _stage(f"2/5 plain LoRA fine-tune on benign data ({steps} steps)")
+    adapter = out / "adapter"
+    if (adapter / "run.json").is_file():
+        console.print(f"reusing {adapter}")
+    else:
+        train(TrainConfig(method="lora", base=model, output=str(adapter), steps=steps, **DEMO_TRAINING))
+
+    reports: dict[str, EvalReport] = {}
+    for i, (name, ad) in enumerate((("base", None), ("lora", str(adapter))), start=3):
+        _stage(f"{i}/5 evaluate {'base' if ad is None else 'base + LoRA adapter'} on driftcaps_mini")
+        folder = out / name
+        if (folder / "report.json").is_file():
+            console.print(f"reusing {folder}")
+            reports[name] = EvalReport.model_validate_json((folder / "report.json").read_text())
+        else:
+            reports[name] = run_eval(EvalSettings(model=model, adapter=ad, output=folder, limit=limit,
+                                                  overwrite=True))
+        print_eval(reports[name], title=f"DriftCaps mini — {name}")
+
+    _stage("5/5 alignment drift, paired")
+    report, warnings = run_drift(out / "base", [out / "lora"], out / "drift.json", names=["lora"])
+    for w in warnings:
+        console.print(f"warning: {w}")
+    print_drift(report)
+    ad = report.tuned[0].overall.alignment_drift
+    console.print(f"[bold]alignment drift of the LoRA adapter: {ad.value:+.3f} "
+                  f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)")
+    console.print(f"files: {out}/drift.json, {out}/drift.png; total {time.time() - t0:.0f} s")

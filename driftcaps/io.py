@@ -1,0 +1,138 @@
+"""Small file helpers: atomic writes, JSON Lines, hashes.
+
+Nothing is half-written: every writer here writes to a temporary file in the destination's
+folder and renames it into place (``os.replace`` is atomic on POSIX), and staged folders are
+renamed only once they are complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from driftcaps.errors import DriftCapsError
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file's bytes (64 lowercase hex characters)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    """Return the hex sha256 of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+    """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        kwargs = {"encoding": encoding} if "b" not in mode else {}
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented UTF-8 JSON, atomically."""
+    with atomic_open(path) as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False, sort_keys=False)
+        f.write("\n")
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Write one JSON object per line, atomically; return the number of rows."""
+    n = 0
+    with atomic_open(path) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Read a JSON file; a missing or malformed file raises :class:`DriftCapsError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DriftCapsError(f"{path}: {what} not found.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DriftCapsError(f"{path}: not valid JSON ({e}); re-create the {what}.") from None
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """Yield the objects of a JSON Lines file (blank lines skipped).
+
+    Raises:
+        DriftCapsError: the file is missing, or a line is not a JSON object (message names the line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DriftCapsError(f"{path}: file not found.")
+    with open(path, encoding="utf-8", errors="strict") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DriftCapsError(f"{path}:{lineno}: not valid JSON ({e.msg}).") from None
+            if not isinstance(obj, dict):
+                raise DriftCapsError(f"{path}:{lineno}: expected a JSON object per line.")
+            yield obj
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read a whole JSON Lines file (see :func:`iter_jsonl`)."""
+    return list(iter_jsonl(path))
+
+
+@contextlib.contextmanager
+def staged_dir(final: str | os.PathLike, overwrite: bool = False):
+    """Build a folder in a temporary sibling and rename it onto ``final`` when the block succeeds.
+
+    Yields the staging path. If the block raises, the staging folder is removed and ``final`` is
+    untouched. With ``overwrite`` an existing ``final`` is replaced only at the end.
+
+    Raises:
+        DriftCapsError: ``final`` exists, is not empty and ``overwrite`` is false.
+    """
+    final = Path(final)
+    if final.exists() and any(final.iterdir()) and not overwrite:
+        raise DriftCapsError(
+            f"{final}: output folder exists and is not empty; choose another --output or pass --overwrite."
+        )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield stage
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(stage, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

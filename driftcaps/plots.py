@@ -1,0 +1,113 @@
+"""Figures of drift reports (matplotlib, Agg canvas; no pyplot, so no global backend state)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from driftcaps.io import atomic_open
+from driftcaps.report import DriftReport, DriftStats
+
+ALL = "all"
+YLABEL = "alignment drift AD = RR_base \u2212 RR_tuned (positive: refusals lost)"
+
+
+def _categories(report: DriftReport) -> list[str]:
+    """Categories where some tuned model has a drift value (safe-only ones have none), + all."""
+    cats = sorted(
+        {
+            c
+            for t in report.tuned
+            for c, s in t.by_category.items()
+            if s.alignment_drift.value is not None
+        }
+    )
+    return [*cats, ALL]
+
+
+def _stats(tuned, cat: str) -> DriftStats | None:
+    return tuned.overall if cat == ALL else tuned.by_category.get(cat)
+
+
+def _tick_label(report: DriftReport, cat: str) -> str:
+    ns = {s.n_unsafe for t in report.tuned if (s := _stats(t, cat)) is not None}
+    if len(ns) == 1:
+        return f"{cat}\n(n={ns.pop()})"
+    return cat
+
+
+def plot_drift(report: DriftReport, path: str | os.PathLike) -> Path:
+    """Draw alignment drift per category as a grouped bar chart and write it as a PNG.
+
+    x: the categories in which any tuned model has a drift value (sorted; safe-only categories
+    have none) plus ``"all"`` (the overall drift), labelled with the unsafe-pair count when all models share it; one bar per
+    tuned model in each group; error bars from ``alignment_drift.ci_low/ci_high`` (none drawn
+    when a bound is None); no bar when the drift value is None; a line at AD = 0.
+
+    Args:
+        report: a DriftReport (any number of tuned models, zero included).
+        path: the PNG to write; parent folders are created. Written atomically (temporary file
+            in the same folder, then ``os.replace``).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        OSError: the folder cannot be created or written.
+    """
+    path = Path(path)
+    cats = _categories(report)
+    n_models = max(1, len(report.tuned))
+    width = 0.8 / n_models
+    fig = Figure(figsize=(max(6.0, 1.1 * len(cats) * max(1.0, n_models / 2) + 2), 4.8))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(cats), dtype=float)
+    for k, tuned in enumerate(report.tuned):
+        offset = (k - (n_models - 1) / 2.0) * width
+        xs, heights, err_x, err_v, err_lo, err_hi = [], [], [], [], [], []
+        for i, cat in enumerate(cats):
+            s = _stats(tuned, cat)
+            if s is None or s.alignment_drift.value is None:
+                continue
+            ad = s.alignment_drift
+            xs.append(x[i] + offset)
+            heights.append(ad.value)
+            if ad.ci_low is not None and ad.ci_high is not None:
+                err_x.append(x[i] + offset)
+                err_v.append(ad.value)
+                err_lo.append(max(0.0, ad.value - ad.ci_low))
+                err_hi.append(max(0.0, ad.ci_high - ad.value))
+        ax.bar(xs, heights, width=width * 0.95, label=tuned.name, color=f"C{k % 10}")
+        if err_x:
+            ax.errorbar(
+                err_x,
+                err_v,
+                yerr=[err_lo, err_hi],
+                fmt="none",
+                ecolor="black",
+                capsize=3,
+                linewidth=1,
+            )
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels([_tick_label(report, c) for c in cats], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(YLABEL, fontsize=8)
+    ax.set_title(
+        f"Alignment drift vs base ({report.n_bootstrap} bootstrap replicates, 95% CI)"
+        if report.n_bootstrap
+        else "Alignment drift vs base"
+    )
+    if report.tuned:
+        ax.legend(fontsize=8, title="tuned model", title_fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no tuned models", transform=ax.transAxes, ha="center")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    return path

@@ -1,0 +1,122 @@
+"""The plain LoRA path of the bundled trainer, on a tiny random model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from agl import TrainConfig, load_config, train
+from agl.data import load_task_file, tokenize_example
+from agl.train import check_targets
+from driftcaps.errors import DriftCapsError
+
+
+@pytest.fixture()
+def task_file(tmp_path: Path) -> Path:
+    rows = [{"prompt": f"What is {i} plus {i}?", "response": f"Sure! The answer is {2 * i}."} for i in range(12)]
+    p = tmp_path / "task.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return p
+
+
+def _cfg(tiny_model_dir, task_file, out, **kw) -> TrainConfig:
+    base = dict(base=str(tiny_model_dir), task_data=str(task_file), output=str(out), steps=3, rank=4,
+                alpha=8.0, batch_size=2, max_length=64, heldout=4, eval_every=2, seed=0, dropout=0.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_tokenize_masks_the_prompt(tiny_model_dir: Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    ex = tokenize_example(tok, "How are you?", "Fine, thanks.", max_length=256)
+    n_prompt = sum(1 for x in ex["labels"] if x == -100)
+    assert 0 < n_prompt < len(ex["input_ids"]) and ex["labels"][:n_prompt] == [-100] * n_prompt
+    answer = tok.decode([t for t in ex["labels"] if t != -100])
+    assert answer.startswith("Fine, thanks.")
+    assert tokenize_example(tok, "x" * 500, "y", max_length=16)["input_ids"].__len__() == 16
+
+
+def test_config_validation_and_yaml(tmp_path: Path):
+    with pytest.raises(DriftCapsError, match="field rank=0"):
+        TrainConfig(rank=0).validate()
+    with pytest.raises(DriftCapsError, match="field method='agl'"):
+        TrainConfig(method="agl").validate()
+    (tmp_path / "c.yaml").write_text("rank: 8\nlearning_rate: 0.1\n")
+    with pytest.raises(DriftCapsError, match=r"unknown field\(s\) \['learning_rate'\]"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text("rank: 8\nsteps: 5\n")
+    cfg = load_config(tmp_path / "c.yaml", {"steps": 7, "lr": None})
+    assert (cfg.rank, cfg.steps, cfg.lr) == (8, 7, TrainConfig().lr)
+
+
+def test_task_file_errors(tmp_path: Path):
+    p = tmp_path / "t.jsonl"
+    p.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "c"}\n')
+    with pytest.raises(DriftCapsError, match="row 2: needs string fields prompt and response"):
+        load_task_file(p)
+    p.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n')
+    assert load_task_file(p) == [{"prompt": "hi", "response": "yo"}]
+
+
+def test_bad_targets_and_rank(tiny_model_dir: Path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with pytest.raises(DriftCapsError, match="target module 'c_attn' not found"):
+        check_targets(model, ["c_attn"], 4)
+    with pytest.raises(DriftCapsError, match="rank 64 is larger than layer .*k_proj"):
+        check_targets(model, ["k_proj"], 64)
+
+
+def test_zero_init_adapter_leaves_logits_unchanged(tiny_model_dir: Path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    ids = torch.tensor([[1, 5, 9, 200, 3000]])
+    with torch.no_grad():
+        before = base(ids).logits.clone()
+        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+        after = peft_model(ids).logits
+    assert torch.equal(before, after)
+
+
+def test_train_writes_peft_adapter_and_is_reproducible(tiny_model_dir: Path, task_file: Path, tmp_path: Path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = train(_cfg(tiny_model_dir, task_file, tmp_path / "a"), progress=False)
+    for f in ("adapter_config.json", "adapter_model.safetensors", "training_log.jsonl", "run.json"):
+        assert (out / f).is_file(), f
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [0, 1, 2, 3]
+    assert "eval_task_loss" in log[0] and "eval_task_loss" in log[2] and "eval_task_loss" in log[3]
+    assert all(e["loss"] > 0 for e in log[1:])
+    run = json.loads((out / "run.json").read_text())
+    assert run["method"] == "lora" and run["n_heldout"] == 4 and run["n_train"] == 8
+    assert run["base_model"]["arch"]["hidden_size"] == 32 and len(run["task_data"]["sha256"]) == 64
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["r"] == 4 and cfg["peft_type"] == "LORA"
+    # the adapter loads with PEFT and changes the model (B is no longer zero after training)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    ids = torch.tensor([[1, 5, 9, 200]])
+    with torch.no_grad():
+        ref = base(ids).logits.clone()
+        tuned = PeftModel.from_pretrained(base, out)(ids).logits
+    assert not torch.allclose(ref, tuned)
+    # same seed, same losses
+    again = train(_cfg(tiny_model_dir, task_file, tmp_path / "b"), progress=False)
+    log2 = [json.loads(line) for line in (again / "training_log.jsonl").read_text().splitlines()]
+    assert [e.get("loss") for e in log] == pytest.approx([e.get("loss") for e in log2], abs=1e-6)
+
+
+def test_train_refuses_nonempty_output(tiny_model_dir: Path, task_file: Path, tmp_path: Path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "keep.txt").write_text("x")
+    with pytest.raises(DriftCapsError, match="output folder exists and is not empty"):
+        train(_cfg(tiny_model_dir, task_file, tmp_path / "a"), progress=False)

@@ -1,0 +1,143 @@
+"""The whole chain on a tiny random model with SmolLM2's real tokenizer: train -> eval -> drift.
+
+Also the bad-input contract of the CLI: one ``error:`` line, exit status 2, no traceback, and
+nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from driftcaps.cli import main
+from driftcaps.report import DriftReport, EvalReport
+
+LIMIT = 6
+
+
+def _run(args: list[str]) -> None:
+    try:
+        main(args)
+    except SystemExit as e:
+        assert not e.code, f"driftcaps {' '.join(args)} exited {e.code}"
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run ``driftcaps ARGS`` in-process; return (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        main(args)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_one_line_error(code: int, err: str, pattern: str) -> None:
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert code == 2, err
+    assert len(lines) == 1 and pattern in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def chain(tiny_model_dir: Path, data_dir: Path, tmp_path_factory) -> Path:
+    """Train an adapter on the tiny model, evaluate base and adapter, compute drift."""
+    root = tmp_path_factory.mktemp("chain")
+    task = root / "task.jsonl"
+    task.write_text("".join(json.dumps({"prompt": f"Q{i}?", "response": f"Sure! A{i}."}) + "\n" for i in range(10)))
+    _run(["agl", "train", "--method", "lora", "--base", str(tiny_model_dir), "--task-data", str(task),
+          "--steps", "2", "--rank", "4", "--batch-size", "2", "--heldout", "2", "--max-length", "64",
+          "--lr", "0.05", "--output", str(root / "adapter")])
+    common = ["--model", str(tiny_model_dir), "--limit", str(LIMIT), "--dtype", "float32", "--n-boot", "200",
+              "--device", "cpu"]
+    _run(["eval", *common, "--output", str(root / "base")])
+    _run(["eval", *common, "--adapter", str(root / "adapter"), "--output", str(root / "lora")])
+    _run(["drift", "--base", str(root / "base"), "--tuned", str(root / "lora"), "--output", str(root / "drift.json"),
+          "--n-boot", "200"])
+    return root
+
+
+def test_eval_writes_lm_eval_files_and_report(chain: Path, data_dir: Path):
+    for name in ("base", "lora"):
+        folder = chain / name
+        assert list(folder.glob("results_*.json")) and list(folder.glob("samples_driftcaps_mini_*.jsonl"))
+        report = EvalReport.model_validate_json((folder / "report.json").read_text())
+        assert report.n_prompts == LIMIT and report.tasks == ["driftcaps_mini"]
+        judged = [json.loads(x) for x in (folder / "judged.jsonl").read_text().splitlines()]
+        assert len(judged) == LIMIT
+        n_unsafe = sum(1 for r in judged if r["label"] == "unsafe")
+        rr = sum(r["refusal"] for r in judged if r["label"] == "unsafe") / n_unsafe
+        assert report.metrics["refusal_rate_unsafe"].value == pytest.approx(rr)
+        assert report.metrics["refusal_rate_unsafe"].n == n_unsafe
+        prov = report.provenance
+        assert prov.manifest_sha256 and prov.chat_template_sha256 and prov.packages["lm_eval"] == "0.4.13"
+        assert prov.generation["gen_kwargs"]["driftcaps_mini"]["max_gen_toks"] == 128
+        assert [j.name for j in report.judges] == ["pattern", "pattern-asr"]
+    lora = EvalReport.model_validate_json((chain / "lora" / "report.json").read_text())
+    assert lora.provenance.adapter is not None and lora.provenance.adapter.rank == 4
+    # the trained adapter changes the responses (lr is large on purpose)
+    base_resp = [json.loads(x)["response"] for x in (chain / "base" / "judged.jsonl").read_text().splitlines()]
+    lora_resp = [json.loads(x)["response"] for x in (chain / "lora" / "judged.jsonl").read_text().splitlines()]
+    assert base_resp != lora_resp
+
+
+def test_drift_report_and_plot(chain: Path):
+    report = DriftReport.model_validate_json((chain / "drift.json").read_text())
+    assert len(report.tuned) == 1
+    st = report.tuned[0].overall
+    base = [json.loads(x) for x in (chain / "base" / "judged.jsonl").read_text().splitlines()]
+    lora = {r["id"]: r for r in (json.loads(x) for x in (chain / "lora" / "judged.jsonl").read_text().splitlines())}
+    unsafe = [(b["refusal"], lora[b["id"]]["refusal"]) for b in base if b["label"] == "unsafe"]
+    assert st.n_unsafe == len(unsafe)
+    assert st.refused_to_complied == sum(1 for b, t in unsafe if b and not t)
+    assert st.alignment_drift.value == pytest.approx(sum(b for b, _ in unsafe) / len(unsafe) - sum(t for _, t in unsafe) / len(unsafe))
+    assert (chain / "drift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_task(tiny_model_dir: Path, tmp_path: Path, capsys):
+    code, _, err = run_cli(["eval", "--model", str(tiny_model_dir), "--tasks", "driftcaps_tiny",
+                            "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "unknown task(s) ['driftcaps_tiny']")
+    assert not (tmp_path / "o").exists()
+
+
+def test_results_folder_without_samples(chain: Path, tmp_path: Path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(tmp_path / "empty"),
+                            "--output", str(tmp_path / "d.json")], capsys)
+    assert_one_line_error(code, err, "no lm-eval samples (samples_*.jsonl) here")
+    assert not (tmp_path / "d.json").exists()
+
+
+def test_adapter_trained_on_another_base(chain: Path, smollm2_dir: Path, tmp_path: Path, capsys):
+    code, _, err = run_cli(["eval", "--model", "smollm2-135m-instruct", "--adapter", str(chain / "adapter"),
+                            "--limit", "2", "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "adapter was trained on base")
+    assert not (tmp_path / "o").exists()
+    # without run.json the adapter config's base_model_name_or_path decides
+    bare = tmp_path / "bare"
+    shutil.copytree(chain / "adapter", bare)
+    (bare / "run.json").unlink()
+    code, _, err = run_cli(["eval", "--model", "smollm2", "--adapter", str(bare), "--limit", "2",
+                            "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "base_model_name_or_path")
+
+
+def test_missing_source_file_cli(sources_dir: Path, tmp_path: Path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    code, _, err = run_cli(["data", "build", "--sources", str(src), "--out", str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, err, "source file for 'advbench' not found")
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_an_adapter_folder(tiny_model_dir: Path, tmp_path: Path, capsys):
+    (tmp_path / "ad").mkdir()
+    code, _, err = run_cli(["eval", "--model", str(tiny_model_dir), "--adapter", str(tmp_path / "ad"),
+                            "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "not a PEFT adapter folder")
