@@ -116,7 +116,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         raise DriftCapsError(f"{cfg.task_data}: {len(rows)} examples, but heldout={cfg.heldout}; "
                              "give more data or a smaller --heldout.")
     base = resolve_model(cfg.base)
-    tok = AutoTokenizer.from_pretrained(base.path)
+    try:
+        tok = AutoTokenizer.from_pretrained(base.path)
+    except OSError as e:
+        raise DriftCapsError(f"--base {cfg.base}: cannot load it ({str(e).splitlines()[0][:160]}); "
+                             "check the name, the folder or your Hub access.") from None
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     examples = [tokenize_example(tok, r["prompt"], r["response"], cfg.max_length) for r in rows]
     too_long = sum(1 for e in examples if all(x == -100 for x in e["labels"][1:]))

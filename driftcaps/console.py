@@ -9,7 +9,7 @@ from rich.table import Table
 
 from driftcaps.report import METRIC_DIRECTIONS, DriftReport, EvalReport, MetricCI
 
-console = Console(width=None if sys.stdout.isatty() else 130)  # logs and files: no 80-column wrap
+console = Console(width=None if sys.stdout.isatty() else 160)  # logs and files: no 80-column wrap
 
 EVAL_COLUMNS = ("refusal_rate_unsafe", "harmful_rate_unsafe", "over_refusal_rate_safe", "balanced_safety")
 SHORT = {"refusal_rate_unsafe": "RR unsafe ↑", "harmful_rate_unsafe": "HR unsafe ↓",

@@ -168,8 +168,13 @@ def _run(s, out, model, adapter, data, device, batch, model_args, refusal, harm)
     preload = s.backend == "hf" and device == "cpu"
     with staged_dir(out, overwrite=s.overwrite) as stage:
         tracker = EvaluationTracker(output_path=str(stage / "results.json"))
+        try:
+            lm = preload_cpu_model(model_args, batch) if preload else s.backend
+        except OSError as e:
+            raise DriftCapsError(f"--model {s.model}: cannot load it ({str(e).splitlines()[0][:160]}); "
+                                 "check the name, the folder or your Hub access.") from None
         results = lm_eval.simple_evaluate(
-            model=preload_cpu_model(model_args, batch) if preload else s.backend,
+            model=lm,
             model_args=None if preload else model_args, tasks=list(s.tasks),
             task_manager=TaskManager(include_path=str(tasks_dir()), include_defaults=False,
                                      metadata={"data_dir": str(data)}),

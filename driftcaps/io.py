@@ -20,6 +20,12 @@ from typing import Any
 from driftcaps.errors import DriftCapsError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Return the hex sha256 of a file's bytes (64 lowercase hex characters)."""
     h = hashlib.sha256()
@@ -41,6 +47,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it ordinary permissions
     try:
         kwargs = {"encoding": encoding} if "b" not in mode else {}
         with open(tmp, mode, **kwargs) as f:
@@ -124,6 +131,7 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = False):
         )
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    stage.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
     try:
         yield stage
         if final.exists():
