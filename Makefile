@@ -27,7 +27,7 @@ test-all: setup
 	$(BIN)/python -m pytest -q -m ""
 
 lint: setup
-	$(BIN)/ruff check driftcaps agl leaderboard tests tasks benchmarks
+	$(BIN)/ruff check driftcaps agl leaderboard tests tasks
 
 clean:
 	rm -rf runs .pytest_cache

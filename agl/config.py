@@ -25,10 +25,10 @@ class TrainConfig:
 
     Attributes:
         method: ``lora`` (plain LoRA; AGL arrives with its own terms).
-        base: base model: registry name, local folder or Hub id.
+        base: base model: registry name, local folder or Hub id (required).
         task_data: a JSONL file of ``{"prompt", "response"}`` (or ``{"messages": [...]}``) rows,
-            or a built-in task name (``mmlu-affirmative``, ``mmlu-bare``).
-        output: the adapter folder to write.
+            or a built-in task name (``mmlu-affirmative``, ``mmlu-bare``) (required).
+        output: the adapter folder to write (required; new or empty).
         steps: optimizer steps (each one batch of ``batch_size`` examples).
         rank: LoRA rank r (>= 1, at most the smaller side of every adapted layer).
         alpha: LoRA alpha; the update is scaled by alpha / r.
@@ -47,9 +47,9 @@ class TrainConfig:
     """
 
     method: str = "lora"
-    base: str = "qwen2.5-coder-0.5b-instruct"
-    task_data: str = "mmlu-affirmative"
-    output: str = "runs/adapter"
+    base: str = ""
+    task_data: str = ""
+    output: str = ""
     steps: int = 60
     rank: int = 16
     alpha: float = 32.0
@@ -67,7 +67,21 @@ class TrainConfig:
     dtype: str = "float32"
 
     def validate(self) -> TrainConfig:
-        """Check value ranges; raise :class:`DriftCapsError` naming the field and the fix."""
+        """Check types and value ranges; raise :class:`DriftCapsError` naming the field and the fix."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = _TYPES[str(f.type)]
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, f.name, value)
+            ok = (isinstance(value, list) and all(isinstance(v, str) for v in value)) if kind is list \
+                else isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+            if not ok:
+                raise DriftCapsError(f"training config field {f.name}={value!r}: expected "
+                                     f"{'a list of names' if kind is list else kind.__name__}.")
+        for name in ("base", "task_data", "output"):
+            if not getattr(self, name).strip():
+                raise DriftCapsError(f"training config field {name} is empty; give --{name.replace('_', '-')}.")
         checks = [
             (self.method in METHODS, "method", f"choose one of {', '.join(METHODS)}"),
             (self.steps >= 1, "steps", "must be >= 1"),
@@ -86,6 +100,9 @@ class TrainConfig:
             if not ok:
                 raise DriftCapsError(f"training config field {name}={getattr(self, name)!r}: {fix}.")
         return self
+
+
+_TYPES = {"str": str, "int": int, "float": float, "list[str]": list}
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -100,6 +100,9 @@ def load_task_file(path: str | Path) -> list[dict]:
 def load_task(spec: str) -> tuple[list[dict], dict]:
     """Rows of a task given as a built-in name or a file, with a description for ``run.json``
     (``{"name", "sha256", "rows"}``; the hash is over the canonical rows, so it identifies data)."""
+    if spec not in BUILTIN_TASKS and not Path(spec).is_file():
+        raise DriftCapsError(f"task data {spec!r}: no such file and not a built-in task "
+                             f"({', '.join(BUILTIN_TASKS)}).")
     rows = builtin_task(spec) if spec in BUILTIN_TASKS else load_task_file(spec)
     digest = sha256_text("\n".join(f"{r['prompt']}\x1f{r['response']}" for r in rows))
     return rows, {"name": spec, "sha256": digest, "rows": len(rows)}

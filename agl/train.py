@@ -38,17 +38,19 @@ def check_targets(model, target_modules: list[str], rank: int) -> None:
     import torch
 
     linears = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    sides = []
     for t in target_modules:
         hits = [n for n in linears if n == t or n.endswith("." + t)]
         if not hits:
             sample = sorted({n.rsplit(".", 1)[-1] for n in linears})[:12]
             raise DriftCapsError(f"target module {t!r} not found in the base model; its linear layers "
                                  f"include {sample}: pass --target-modules with those names.")
-        for n in hits:
-            lin = linears[n]
-            if rank > min(lin.in_features, lin.out_features):
-                raise DriftCapsError(f"rank {rank} is larger than layer {n} ({lin.out_features}x{lin.in_features}); "
-                                     f"choose --rank <= {min(lin.in_features, lin.out_features)}.")
+        sides += [(min(linears[n].in_features, linears[n].out_features), n) for n in hits]
+    smallest, name = min(sides)
+    if rank > smallest:
+        lin = linears[name]
+        raise DriftCapsError(f"rank {rank} is larger than layer {name} ({lin.out_features}x{lin.in_features}); "
+                             f"choose --rank <= {smallest}.")
 
 
 def collate(examples: list[dict], pad_id: int):
@@ -104,6 +106,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
 
     cfg.validate()
     out = Path(cfg.output)
+    if out.exists() and not out.is_dir():
+        raise DriftCapsError(f"{out}: exists and is a file; give a folder as --output.")
     if out.exists() and any(out.iterdir()):
         raise DriftCapsError(f"{out}: output folder exists and is not empty; choose another --output.")
     t0 = time.time()

@@ -9,12 +9,16 @@ to refuse an adapter on the wrong base with a one-line error.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_json, sha256_file
 from driftcaps.models import ResolvedModel
 from driftcaps.report import AdapterInfo
+
+log = logging.getLogger(__name__)
 
 ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
 
@@ -45,16 +49,44 @@ def model_arch(path: str) -> dict | None:
     return {k: data.get(k, text.get(k)) for k in ARCH_KEYS}
 
 
-def check_adapter(folder: str | Path, model: ResolvedModel) -> AdapterInfo:
-    """Check that the adapter in ``folder`` was trained on ``model``; return its description.
+def _shape_mismatch(weights: Path, model_path: str) -> str | None:
+    """Compare the LoRA tensors of an adapter with the linear layers of a local model (built on
+    the meta device: no weights are read). Returns a description of the first mismatch, or None."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    The check uses the adapter's ``run.json`` when present: the base weight hash must match when
-    both are known, else the architecture (model type, hidden size, layers, vocabulary) must.
-    Without ``run.json`` the adapter config's ``base_model_name_or_path`` must name the same
-    folder or Hub id.
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_path))
+    with safe_open(str(weights), framework="pt") as f:
+        for key in f.keys():
+            m = re.match(r"^base_model\.model\.(.+)\.lora_([AB])\.weight$", key)
+            if not m:
+                continue
+            name, ab = m.groups()
+            try:
+                layer = model.get_submodule(name)
+            except AttributeError:
+                return f"layer {name} does not exist in the model"
+            shape = tuple(f.get_slice(key).get_shape())
+            side = getattr(layer, "in_features" if ab == "A" else "out_features", None)
+            if side is None or (ab == "A" and shape[1] != side) or (ab == "B" and shape[0] != side):
+                want = f"(r, {side})" if ab == "A" else f"({side}, r)"
+                return f"{name}.lora_{ab} has shape {shape}, the model's layer needs {want}"
+    return None
+
+
+def check_adapter(folder: str | Path, model: ResolvedModel) -> AdapterInfo:
+    """Check that the adapter in ``folder`` fits ``model``; return its description.
+
+    1. ``run.json`` (adapters of ``driftcaps agl train``): the base weight hash must match when
+       both are known, else the architecture summary.
+    2. Local models: every LoRA tensor must fit a linear layer of the model (shapes, layer names).
+    3. A different ``base_model_name_or_path`` alone is only logged: paths differ between machines.
 
     Raises:
-        DriftCapsError: not an adapter folder, or trained on another base (the message names both).
+        DriftCapsError: not an adapter folder, trained on another base, or shapes that do not fit
+            (the message names both and the fix).
     """
     info = adapter_info(folder)
     run_path = Path(folder) / "run.json"
@@ -70,11 +102,14 @@ def check_adapter(folder: str | Path, model: ResolvedModel) -> AdapterInfo:
             raise DriftCapsError(f"{folder}: adapter was trained on base {base.get('name', '?')!r}, not on "
                                  f"{model.name!r}; pass --model {base.get('name', '<its base>')} "
                                  "or train an adapter for this model.")
-        return info
-    declared = info.base_model or ""
-    if declared and declared not in (model.path, model.name) and Path(declared).resolve() != Path(model.path).resolve():
-        arch_declared = model_arch(declared) if Path(declared).is_dir() else None
-        if arch_declared is None or arch_declared != model_arch(model.path):
-            raise DriftCapsError(f"{folder}: adapter_config.json says base_model_name_or_path={declared!r}, "
-                                 f"not {model.name!r}; pass --model {declared} or the adapter of this model.")
+    if model_arch(model.path) is not None:
+        problem = _shape_mismatch(Path(folder) / "adapter_model.safetensors", model.path)
+        if problem:
+            fix = (f"it was made for {info.base_model!r}: pass that model as --model" if info.base_model
+                   else "pass the model it was trained on as --model")
+            raise DriftCapsError(f"{folder}: adapter does not fit {model.name!r} ({problem}); {fix}.")
+    declared = info.base_model
+    if declared and declared not in (model.path, model.name) and not run_path.is_file():
+        log.warning("%s: adapter_config.json names base %r, evaluating it on %r (shapes fit)",
+                    folder, declared, model.name)
     return info

@@ -13,12 +13,12 @@ from pathlib import Path
 from driftcaps import __version__
 from driftcaps.drift import compute_drift, unpaired_ids
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import write_json
+from driftcaps.io import read_json, write_json
 from driftcaps.judges import get_harm_judge, get_refusal_judge
 from driftcaps.plots import plot_drift
 from driftcaps.provenance import now_iso
 from driftcaps.report import AdapterInfo, DriftReport, JudgedResponse, JudgeInfo, ModelInfo
-from driftcaps.samples import judge_rows, load_sample_rows, read_report_meta
+from driftcaps.samples import find_results, judge_rows, load_sample_rows, read_report_meta
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,21 @@ def _judge_names(meta: dict, refusal: str | None, harm: str | None) -> tuple[str
     """Judges to use: explicit names, else those named in the base report, else the defaults."""
     named = {j["kind"]: j["name"] for j in meta.get("judges", [])}
     return refusal or named.get("refusal", "pattern"), harm or named.get("harm", "pattern-asr")
+
+
+def _base_identity(folder: str | Path) -> str | None:
+    """Which base model produced a results folder: its weight hash or path from ``report.json``,
+    else ``pretrained`` from lm-eval's results file; None when unknown."""
+    model = (read_report_meta(folder).get("provenance") or {}).get("model") or {}
+    if model:
+        return model.get("weights_sha256") or model.get("path")
+    results = find_results(folder)
+    if results is None:
+        return None
+    args = (read_json(results, "lm-eval results").get("config") or {}).get("model_args")
+    if isinstance(args, str):
+        args = dict(kv.split("=", 1) for kv in args.split(",") if "=" in kv)
+    return (args or {}).get("pretrained")
 
 
 def load_judged(folder: str | Path, refusal_name: str, harm_name: str) -> list[JudgedResponse]:
@@ -44,7 +59,8 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         (report, warnings): warnings name prompts present on one side only.
 
     Raises:
-        DriftCapsError: a folder without samples, no shared prompts, or a bad output path.
+        DriftCapsError: a folder without samples, a tuned folder made on another base model (or
+            the base folder itself), no shared prompts, or a bad output path.
     """
     if not tuned:
         raise DriftCapsError("no --tuned folder given; pass at least one results folder of a tuned model.")
@@ -55,7 +71,14 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
     labels = names or [Path(t).name or str(t) for t in tuned]
     if len(labels) != len(tuned):
         raise DriftCapsError(f"{len(labels)} --name values for {len(tuned)} --tuned folders; give one each.")
+    base_id = _base_identity(base)
     for label, folder in zip(labels, tuned, strict=True):
+        if Path(folder).resolve() == Path(base).resolve():
+            raise DriftCapsError(f"--tuned {folder} is the --base folder; pass the results of the tuned model.")
+        tuned_id = _base_identity(folder)
+        if base_id and tuned_id and base_id != tuned_id:
+            raise DriftCapsError(f"{folder}: its responses come from another base model than {base} "
+                                 f"({tuned_id[:60]} vs {base_id[:60]}); drift compares a model with its own fine-tune.")
         recs = load_judged(folder, rj, hj)
         only_b, only_t = unpaired_ids(base_records, recs)
         if only_b or only_t:

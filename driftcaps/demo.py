@@ -6,6 +6,10 @@ Stages write into one folder and are reused when already complete (``--fresh`` r
     OUT/base/      driftcaps eval of the base model (lm-eval files, judged.jsonl, report.json)
     OUT/lora/      driftcaps eval of base + adapter
     OUT/drift.json, OUT/drift.png   the paired drift report and its plot
+    OUT/demo.json  the settings of the demo in this folder
+
+A folder made with other settings (model, steps, limit, DriftCaps build) is refused rather than
+silently reused: pass ``--fresh`` or another ``--out``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from agl.config import TrainConfig
 from driftcaps.compare import run_drift
 from driftcaps.console import console, print_drift, print_eval
 from driftcaps.data import ensure_built
+from driftcaps.errors import DriftCapsError
 from driftcaps.evaluate import EvalSettings, run_eval
+from driftcaps.io import read_json, write_json
 from driftcaps.models import resolve_model
 from driftcaps.report import EvalReport
 
@@ -31,18 +37,39 @@ def _stage(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
+def _check_settings(out: Path, settings: dict) -> None:
+    """Record the demo's settings in ``OUT/demo.json``; refuse a folder made with other ones."""
+    record = out / "demo.json"
+    if record.is_file():
+        old = read_json(record, "demo settings")
+        diff = sorted(k for k in settings.keys() | old.keys() if old.get(k) != settings.get(k))
+        if diff:
+            raise DriftCapsError(f"{out}: holds a demo run with other settings ({', '.join(diff)}); "
+                                 "pass --fresh to redo it or choose another --out.")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DriftCapsError(f"{out}: exists and is not a demo folder; choose another --out.")
+    write_json(record, settings)
+
+
 def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool) -> None:
     """Run (or resume) the demo into ``out``; see the module docstring."""
     from agl.train import train
+    from driftcaps.data import manifest_sha256
 
     t0 = time.time()
     out = Path(out)
     if fresh and out.exists():
+        if out.is_dir() and not (out / "demo.json").is_file() and any(out.iterdir()):
+            raise DriftCapsError(f"{out}: not a demo folder (no demo.json); --fresh only clears demo folders.")
         shutil.rmtree(out)
     _stage("1/5 base model and data")
     base = resolve_model(model)
     console.print(f"base model: {base.name} ({base.path})")
     console.print(f"DriftCaps: {ensure_built()}")
+    settings = {"model": base.name, "model_path": base.path, "weights_sha256": base.weights_sha256,
+                "steps": steps, "limit": limit, "training": DEMO_TRAINING,
+                "driftcaps_manifest_sha256": manifest_sha256()}
+    _check_settings(out, settings)
 
     _stage(f"2/5 plain LoRA fine-tune on benign data ({steps} steps)")
     adapter = out / "adapter"

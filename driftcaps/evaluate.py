@@ -68,6 +68,40 @@ class EvalSettings:
     data_dir: str | None = None
     overwrite: bool = False
 
+    def validate(self) -> EvalSettings:
+        """Check the settings before anything runs; raise :class:`DriftCapsError` naming the flag."""
+        import importlib.util
+
+        if not self.tasks:
+            raise DriftCapsError(f"--tasks is empty; choose from {', '.join(known_tasks())}.")
+        unknown = [t for t in self.tasks if t not in known_tasks()]
+        if unknown:
+            raise DriftCapsError(f"unknown task(s) {unknown}; choose from {', '.join(known_tasks())}.")
+        if self.limit is not None and self.limit < 1:
+            raise DriftCapsError(f"--limit {self.limit}: give a number of prompts >= 1, or leave it out for all.")
+        if self.n_boot < 1:
+            raise DriftCapsError(f"--n-boot {self.n_boot}: give a number of bootstrap resamples >= 1.")
+        if self.dtype not in DTYPES:
+            raise DriftCapsError(f"--dtype {self.dtype}: choose one of {', '.join(DTYPES)}.")
+        if self.backend not in ("hf", "vllm"):
+            raise DriftCapsError(f"--backend {self.backend}: choose hf or vllm.")
+        if self.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise DriftCapsError("--backend vllm: vllm is not installed; pip install 'driftcaps[vllm]' (GPU).")
+        bs = self.batch_size
+        if bs is not None and bs != "auto" and not (isinstance(bs, int) and bs >= 1):
+            raise DriftCapsError(f"--batch-size {bs}: give an integer >= 1 or auto.")
+        if self.device and self.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise DriftCapsError(f"--device {self.device}: no CUDA device here (torch {torch.__version__}); use --device cpu.")
+        if Path(self.output).exists() and not Path(self.output).is_dir():
+            raise DriftCapsError(f"--output {self.output}: is a file; give a folder.")
+        return self
+
+
+DTYPES = ("bfloat16", "float16", "float32", "auto")
+
 
 def known_tasks() -> list[str]:
     """Task names defined in the bundled ``tasks/driftcaps/*.yaml``."""
@@ -109,9 +143,7 @@ def run_eval(s: EvalSettings) -> EvalReport:
         DriftCapsError: unknown task, bad model or adapter (e.g. trained on another base), or an
             existing non-empty output folder without ``overwrite``.
     """
-    unknown = [t for t in s.tasks if t not in known_tasks()]
-    if unknown:
-        raise DriftCapsError(f"unknown task(s) {unknown}; choose from {', '.join(known_tasks())}.")
+    s.validate()
     out = Path(s.output)
     if out.exists() and any(out.iterdir()) and not s.overwrite:
         raise DriftCapsError(f"{out}: output folder exists and is not empty; choose another --output or pass --overwrite.")

@@ -87,26 +87,40 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         raise DriftCapsError(f"{path}: not valid JSON ({e}); re-create the {what}.") from None
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
-    """Yield the objects of a JSON Lines file (blank lines skipped).
+def parse_jsonl_lines(lines: Iterable[str], path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` for each non-blank line of JSON Lines text.
 
     Raises:
-        DriftCapsError: the file is missing, or a line is not a JSON object (message names the line).
+        DriftCapsError: a line that is not JSON, or not a JSON object (message names the line).
+    """
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DriftCapsError(f"{path}:{lineno}: not valid JSON ({e.msg}).") from None
+        if not isinstance(obj, dict):
+            raise DriftCapsError(f"{path}:{lineno}: expected a JSON object per line.")
+        yield lineno, obj
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """Yield the objects of a UTF-8 JSON Lines file (blank lines skipped).
+
+    Raises:
+        DriftCapsError: the file is missing, not UTF-8, or a line is not a JSON object (message
+            names the line).
     """
     path = Path(path)
     if not path.is_file():
         raise DriftCapsError(f"{path}: file not found.")
-    with open(path, encoding="utf-8", errors="strict") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DriftCapsError(f"{path}:{lineno}: not valid JSON ({e.msg}).") from None
-            if not isinstance(obj, dict):
-                raise DriftCapsError(f"{path}:{lineno}: expected a JSON object per line.")
-            yield obj
+    try:
+        with open(path, encoding="utf-8", errors="strict") as f:
+            for _, obj in parse_jsonl_lines(f, path):
+                yield obj
+    except UnicodeDecodeError as e:
+        raise DriftCapsError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); re-save it as UTF-8.") from None
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
@@ -124,7 +138,9 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = False):
     Raises:
         DriftCapsError: ``final`` exists, is not empty and ``overwrite`` is false.
     """
-    final = Path(final)
+    final = Path(final).resolve()
+    if final.exists() and not final.is_dir():
+        raise DriftCapsError(f"{final}: exists and is a file; choose a folder for the output.")
     if final.exists() and any(final.iterdir()) and not overwrite:
         raise DriftCapsError(
             f"{final}: output folder exists and is not empty; choose another --output or pass --overwrite."

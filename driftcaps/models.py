@@ -244,7 +244,8 @@ def resolve_model(arg: str, prepare_missing: bool = True) -> ResolvedModel:
     """Turn a ``--model``/``--base`` argument into a :class:`ResolvedModel`.
 
     Order: an existing local folder (must hold ``config.json``); a registry name or alias
-    (prepared on first use); otherwise a Hub id of the form ``owner/name``.
+    (prepared on first use); otherwise a Hub id of the form ``owner/name`` (unless ``owner`` is a
+    local folder: then it is a mistyped path).
 
     Raises:
         DriftCapsError: a folder without ``config.json``, or a string that is none of the three.
@@ -263,7 +264,10 @@ def resolve_model(arg: str, prepare_missing: bool = True) -> ResolvedModel:
             prepare(m.name)
         d = model_dir(m)
         return ResolvedModel(m.name, str(d), "registry", _weights_hash(d))
-    if arg.count("/") == 1 and not arg.startswith((".", "/", "~")):
+    first = arg.split("/", 1)[0]
+    if arg.count("/") == 1 and not arg.startswith((".", "/", "~")) and not Path(first).is_dir():
         return ResolvedModel(arg, arg, "hub", None)
+    if "/" in arg or arg.startswith((".", "~")):
+        raise DriftCapsError(f"{arg}: model folder not found (and not a Hub id owner/name); check the path.")
     raise DriftCapsError(f"model {arg!r}: not a folder, not in `driftcaps models list`, not a Hub id "
                          "(owner/name); check the spelling.")

@@ -42,16 +42,23 @@ def test_tokenize_masks_the_prompt(tiny_model_dir: Path):
 
 
 def test_config_validation_and_yaml(tmp_path: Path):
+    need = dict(base="m", task_data="t.jsonl", output="o")
     with pytest.raises(DriftCapsError, match="field rank=0"):
-        TrainConfig(rank=0).validate()
+        TrainConfig(rank=0, **need).validate()
     with pytest.raises(DriftCapsError, match="field method='agl'"):
-        TrainConfig(method="agl").validate()
-    (tmp_path / "c.yaml").write_text("rank: 8\nlearning_rate: 0.1\n")
+        TrainConfig(method="agl", **need).validate()
+    with pytest.raises(DriftCapsError, match="field base is empty; give --base"):
+        TrainConfig(task_data="t", output="o").validate()
+    (tmp_path / "c.yaml").write_text("base: m\ntask_data: t\noutput: o\nrank: 8\nlearning_rate: 0.1\n")
     with pytest.raises(DriftCapsError, match=r"unknown field\(s\) \['learning_rate'\]"):
         load_config(tmp_path / "c.yaml")
-    (tmp_path / "c.yaml").write_text("rank: 8\nsteps: 5\n")
+    (tmp_path / "c.yaml").write_text("base: m\ntask_data: t\noutput: o\nsteps: two\n")
+    with pytest.raises(DriftCapsError, match="field steps='two': expected int"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text("base: m\ntask_data: t\noutput: o\nrank: 8\nsteps: 5\nalpha: 16\n")
     cfg = load_config(tmp_path / "c.yaml", {"steps": 7, "lr": None})
-    assert (cfg.rank, cfg.steps, cfg.lr) == (8, 7, TrainConfig().lr)
+    assert (cfg.rank, cfg.steps, cfg.lr, cfg.alpha) == (8, 7, TrainConfig().lr, 16.0)
+    assert isinstance(cfg.alpha, float)
 
 
 def test_task_file_errors(tmp_path: Path):

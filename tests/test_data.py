@@ -171,3 +171,12 @@ def test_malformed_source_file(sources_dir: Path, tmp_path: Path):
         build(sources=str(src), out=tmp_path / "out", verify=False)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_build_refuses_a_folder_with_other_files(sources_dir: Path, tmp_path: Path):
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    with pytest.raises(DriftCapsError, match="exists and is not a DriftCaps build"):
+        build(sources=str(sources_dir), out=keep)
+    assert (keep / "notes.txt").read_text() == "mine"

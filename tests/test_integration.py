@@ -119,13 +119,77 @@ def test_adapter_trained_on_another_base(chain: Path, smollm2_dir: Path, tmp_pat
                             "--limit", "2", "--output", str(tmp_path / "o")], capsys)
     assert_one_line_error(code, err, "adapter was trained on base")
     assert not (tmp_path / "o").exists()
-    # without run.json the adapter config's base_model_name_or_path decides
+    # without run.json and without a declared base, the LoRA shapes decide
     bare = tmp_path / "bare"
     shutil.copytree(chain / "adapter", bare)
     (bare / "run.json").unlink()
+    cfg = json.loads((bare / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = None
+    (bare / "adapter_config.json").write_text(json.dumps(cfg))
     code, _, err = run_cli(["eval", "--model", "smollm2", "--adapter", str(bare), "--limit", "2",
                             "--output", str(tmp_path / "o")], capsys)
-    assert_one_line_error(code, err, "base_model_name_or_path")
+    assert_one_line_error(code, err, "lora_A has shape (4, 32), the model's layer needs (r, 576)); pass the model it was trained on")
+
+
+def test_adapter_with_another_declared_base_but_fitting_shapes(chain: Path, tiny_model_dir: Path, tmp_path: Path):
+    from driftcaps.adapters import check_adapter
+    from driftcaps.models import resolve_model
+
+    moved = tmp_path / "moved"
+    shutil.copytree(chain / "adapter", moved)
+    (moved / "run.json").unlink()
+    cfg = json.loads((moved / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "/another/machine/tiny-llama"
+    (moved / "adapter_config.json").write_text(json.dumps(cfg))
+    info = check_adapter(moved, resolve_model(str(tiny_model_dir)))
+    assert info.rank == 4 and info.base_model == "/another/machine/tiny-llama"
+
+
+def test_drift_refuses_same_folder_and_other_base(chain: Path, tmp_path: Path, capsys):
+    code, _, err = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(chain / "base"),
+                            "--output", str(tmp_path / "d.json")], capsys)
+    assert_one_line_error(code, err, "is the --base folder")
+    other = tmp_path / "other"
+    shutil.copytree(chain / "lora", other)
+    report = json.loads((other / "report.json").read_text())
+    report["provenance"]["model"]["path"] = "/somewhere/else"
+    report["provenance"]["model"]["weights_sha256"] = "0" * 64
+    (other / "report.json").write_text(json.dumps(report))
+    code, _, err = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(other),
+                            "--output", str(tmp_path / "d.json")], capsys)
+    assert_one_line_error(code, err, "come from another base model")
+    assert not (tmp_path / "d.json").exists()
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--limit", "0"], "--limit 0: give a number of prompts >= 1"),
+    (["--n-boot", "0"], "--n-boot 0: give a number of bootstrap resamples >= 1"),
+    (["--dtype", "fp16"], "--dtype fp16: choose one of bfloat16, float16, float32, auto"),
+    (["--batch-size", "abc"], "--batch-size abc: give an integer >= 1 or auto"),
+    (["--tasks", ""], "--tasks is empty"),
+    (["--backend", "tgi"], "--backend tgi: choose hf or vllm"),
+])
+def test_eval_flag_mistakes(tiny_model_dir: Path, tmp_path: Path, capsys, flags, message):
+    code, _, err = run_cli(["eval", "--model", str(tiny_model_dir), "--output", str(tmp_path / "o"), *flags], capsys)
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_mistakes_exit_2_without_traceback():
+    import subprocess
+    import sys
+
+    for args in (["evl"], ["eval", "--modle", "x", "--output", "y"], ["eval", "--limit", "four"]):
+        proc = subprocess.run([sys.executable, "-m", "driftcaps.cli", *args], capture_output=True, text=True)
+        assert proc.returncode == 2, args
+        assert "Traceback" not in proc.stderr and ("Usage:" in proc.stderr or "Error" in proc.stderr), proc.stderr
+
+
+def test_mistyped_model_path(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    code, _, err = run_cli(["eval", "--model", "runs/mymodel", "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "runs/mymodel: model folder not found")
 
 
 def test_missing_source_file_cli(sources_dir: Path, tmp_path: Path, capsys):

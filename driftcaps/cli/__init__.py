@@ -29,26 +29,32 @@ app.add_typer(agl_cmd.app, name="agl")
 run_cmd.register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from driftcaps import __version__
+
+        print(f"driftcaps {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """DriftCaps: measure whether fine-tuning broke a chat model's safety (alignment drift)."""
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``driftcaps`` console script."""
+    """Entry point of the ``driftcaps`` console script.
+
+    Usage mistakes are reported by the CLI library (usage line, exit status 2); user mistakes
+    found later (:class:`DriftCapsError`) print one ``error: ...`` line and exit with status 2.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
     except DriftCapsError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted; nothing was half-written.", file=sys.stderr)
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except Exception as e:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(1)
-        raise

@@ -26,9 +26,9 @@ def refusal(
 @app.command("harm")
 def harm(
     input: Path = typer.Option(..., "--input", help="A .csv or .jsonl file with prompt and response."),
-    output: Path = typer.Option(..., "--output", help="Where to write the rows with harmful, harm_score."),
+    output: Path = typer.Option(..., "--output", help="Where to write the rows with harmful, harm_score (empty for rows whose label column says safe)."),
     judge: str = typer.Option("pattern-asr", "--judge", help="Harm judge name."),
 ) -> None:
-    """Add harm verdicts to every row."""
+    """Add harm verdicts: does the response carry out the harmful request (rows labelled safe are skipped)."""
     n = judge_file(input, output, kind="harm", judge_name=judge)
     print(f"judged {n} rows -> {output}")

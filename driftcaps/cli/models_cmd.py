@@ -8,18 +8,22 @@ from rich.table import Table
 
 from driftcaps import models as mdl
 
-app = typer.Typer(help="Offline chat models shipped in PyPI packages (DESIGN §8).", no_args_is_help=True)
+app = typer.Typer(help="Offline chat models shipped in PyPI packages.", no_args_is_help=True)
 console = Console()
 
 
 @app.command("list")
 def list_models() -> None:
     """List the registry models, whether they are prepared, and where."""
-    t = Table(title="Offline models (use the name wherever --model/--base is taken)")
-    for c in ("name", "upstream", "licence", "prepared", "notes"):
-        t.add_column(c)
+    t = Table(title="Offline models (use the name, or an alias, wherever --model/--base is taken)")
+    t.add_column("name", no_wrap=True)
+    t.add_column("aliases")
+    t.add_column("upstream")
+    t.add_column("prepared folder")
+    t.add_column("notes")
     for m in mdl.REGISTRY.values():
-        t.add_row(m.name, m.hub_id, m.licence, str(mdl.model_dir(m)) if mdl.is_prepared(m) else "no", m.notes)
+        t.add_row(m.name, ", ".join(m.aliases), f"{m.hub_id} ({m.licence})",
+                  str(mdl.model_dir(m)) if mdl.is_prepared(m) else "not yet", m.notes)
     console.print(t)
 
 

@@ -24,8 +24,8 @@ def register(app: typer.Typer) -> None:
         adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder to apply to --model."),
         tasks: str = typer.Option("driftcaps_mini", "--tasks", help="Comma-separated DriftCaps tasks."),
         limit: int = typer.Option(None, "--limit", help="Only the first N prompts per task (smoke tests)."),
-        batch_size: str = typer.Option(None, "--batch-size", help="Generation batch (int or auto) [32 on CPU, auto on GPU]."),
-        device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:0 ... [cuda if available]."),
+        batch_size: str = typer.Option(None, "--batch-size", help="Generation batch (int or auto) (default: 32 on CPU, auto on GPU)."),
+        device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:0 ... (default: cuda if available)."),
         dtype: str = typer.Option("bfloat16", "--dtype", help="Generation dtype: bfloat16, float16, float32, auto."),
         backend: str = typer.Option("hf", "--backend", help="lm-eval backend: hf or vllm."),
         no_chat_template: bool = typer.Option(False, "--no-chat-template", help="Send raw prompts (not recommended)."),
@@ -33,14 +33,14 @@ def register(app: typer.Typer) -> None:
         harm_judge: str = typer.Option("pattern-asr", "--harm-judge", help="Harm judge name."),
         seed: int = typer.Option(0, "--seed", help="lm-eval seeds and bootstrap seed."),
         n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
-        data_dir: str = typer.Option(None, "--data-dir", help="A built DriftCaps folder [the cache]."),
+        data_dir: str = typer.Option(None, "--data-dir", help="A built DriftCaps folder (default: the cache)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --output at the end."),
     ) -> None:
         """Generate responses with lm-eval, judge them, write report.json and print the metrics."""
         from driftcaps.console import print_eval
         from driftcaps.evaluate import EvalSettings, run_eval
 
-        bs: int | str | None = int(batch_size) if batch_size and batch_size.isdigit() else batch_size
+        bs: int | str | None = int(batch_size) if batch_size and batch_size.strip().isdigit() else batch_size
         report = run_eval(EvalSettings(
             model=model, output=output, adapter=adapter, tasks=[t.strip() for t in tasks.split(",") if t.strip()],
             limit=limit, backend=backend, device=device, dtype=dtype, batch_size=bs,
@@ -54,9 +54,9 @@ def register(app: typer.Typer) -> None:
         base: Path = typer.Option(..., "--base", help="Results folder of the base model."),
         tuned: list[Path] = typer.Option(..., "--tuned", help="Results folder of a tuned model (repeatable)."),
         output: Path = typer.Option(..., "--output", help="drift report .json (the plot goes beside it as .png)."),
-        name: list[str] = typer.Option(None, "--name", help="Label per --tuned (repeatable) [folder names]."),
-        refusal_judge: str = typer.Option(None, "--refusal-judge", help="[the base report's judge]"),
-        harm_judge: str = typer.Option(None, "--harm-judge", help="[the base report's judge]"),
+        name: list[str] = typer.Option(None, "--name", help="Label per --tuned (repeatable) (default: folder names)."),
+        refusal_judge: str = typer.Option(None, "--refusal-judge", help="Refusal judge (default: the one named in the base report)."),
+        harm_judge: str = typer.Option(None, "--harm-judge", help="Harm judge (default: the one named in the base report)."),
         n_boot: int = typer.Option(2000, "--n-boot", help="Paired bootstrap resamples."),
         seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     ) -> None:
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for every artefact of the demo."),
         model: str = typer.Option("qwen2.5-coder-0.5b-instruct", "--model", help="Base model."),
         steps: int = typer.Option(30, "--steps", help="LoRA steps on the benign task."),
-        limit: int = typer.Option(None, "--limit", help="Prompts per task (quick runs) [all of driftcaps_mini]."),
+        limit: int = typer.Option(None, "--limit", help="Prompts per task (quick runs) (default: all of driftcaps_mini)."),
         fresh: bool = typer.Option(False, "--fresh", help="Redo every stage instead of reusing finished ones."),
     ) -> None:
         """The main job: fine-tune a LoRA adapter on benign data, evaluate base and adapter on

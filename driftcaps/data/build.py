@@ -167,18 +167,22 @@ def build(sources: str | None = None, out: str | Path | None = None, verify: boo
 
     Args:
         sources: a folder of public source files, or ``"hub"``; default :func:`default_sources`.
-        out: the output folder (replaced when complete); default :func:`default_data_dir`.
+        out: the output folder: new, empty, or an earlier build (replaced when complete);
+            default :func:`default_data_dir`.
         verify: refuse source files whose sha256 differs from ``data/sources.yaml``.
 
     Raises:
         DriftCapsError: missing or malformed sources (the message names the file and the fix).
     """
     recipe = load_recipe()
+    target = Path(out) if out else default_data_dir()
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / "manifest.json").is_file())):
+        raise DriftCapsError(f"{target}: exists and is not a DriftCaps build (no manifest.json); "
+                             "choose a new or empty --out.")
     raw, source_info = read_sources(sources or default_sources(), recipe, verify)
     items, unplaced, duplicates = make_items(raw, recipe)
     mini, shortfall = select_mini(items, recipe.rules["mini"])
-    out = Path(out) if out else default_data_dir()
-    with staged_dir(out, overwrite=True) as stage:
+    with staged_dir(target, overwrite=True) as stage:
         files = {}
         for split in SPLITS:
             rows = [it.model_dump() for it in items if it.split == split]
@@ -198,4 +202,4 @@ def build(sources: str | None = None, out: str | Path | None = None, verify: boo
             "duplicates": duplicates,
             "files": files,
         })
-    return out
+    return target.resolve()

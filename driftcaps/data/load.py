@@ -33,8 +33,9 @@ def ensure_built(path: str | Path | None = None) -> Path:
     if (d / "manifest.json").is_file():
         return d
     if explicit:
+        hint = " or unset DRIFTCAPS_DATA" if path is None else ""
         raise DriftCapsError(f"{d}: no DriftCaps build here (manifest.json missing); run "
-                             f"`driftcaps data build --out {d}` or unset DRIFTCAPS_DATA.")
+                             f"`driftcaps data build --out {d}`{hint}.")
     print(f"DriftCaps is not built yet; building it into {d} ...", file=sys.stderr)
     return build(out=d)
 

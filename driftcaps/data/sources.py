@@ -7,7 +7,6 @@ Local files are checked against the sha256 in ``data/sources.yaml`` before they 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pandas as pd
 
 from driftcaps.data import recipe as rc
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import sha256_file
+from driftcaps.io import read_jsonl, sha256_file
 
 MODERATION_KEYS = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2")
 
@@ -205,20 +204,6 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise DriftCapsError(f"{path}: not a readable UTF-8 CSV ({str(e).splitlines()[0]}); restore the file.") from None
 
 
-def read_jsonl_file(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8", errors="strict") as f:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(f, 1):  # noqa: B007 - lineno names the bad line below
-                if line.strip():
-                    rows.append(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DriftCapsError(f"{path}: near line {lineno}: not valid UTF-8 JSON Lines ({e}); "
-                                 "restore the file.") from None
-    return rows
-
-
 def read_local(name: str, folder: Path, spec: dict, rules: dict, verify: bool) -> tuple[list[RawItem], dict[str, str]]:
     """Read source ``name`` from ``folder``; return its raw items and ``{file: sha256}`` of what was read.
 
@@ -246,7 +231,7 @@ def read_local(name: str, folder: Path, spec: dict, rules: dict, verify: bool) -
     if name == "hatecheck":
         return hatecheck(read_csv(get(files[0])), rules, str(folder / files[0])), hashes
     if name == "openai_moderation":
-        return openai_moderation(read_jsonl_file(get(files[0])), rules, str(folder / files[0])), hashes
+        return openai_moderation(read_jsonl(get(files[0])), rules, str(folder / files[0])), hashes
     if name == "mmlu":
         sums = get(spec["sums_file"])
         frames = {}

@@ -55,48 +55,50 @@ class HarmVerdict:
     harm_score: float
 
 
-class RefusalJudge(ABC):
-    """Base class of refusal judges. Subclasses set ``name`` and ``version`` and implement
-    :meth:`judge`; :meth:`judge_batch` may be overridden for speed."""
+class Judge(ABC):
+    """Common base of the judges: a ``name`` and a ``version`` (moved whenever verdicts can
+    change), :meth:`judge` for one response and :meth:`judge_batch` for many."""
 
-    kind: str = "refusal"
+    kind: str = ""
     name: str = ""
     version: str = ""
+
+    @abstractmethod
+    def judge(self, prompt: str, response: str):
+        """Judge one response; ``prompt`` and ``response`` are any strings (empty allowed)."""
+
+    def judge_batch(self, prompts: Sequence[str], responses: Sequence[str]) -> list:
+        """Judge many responses (equal-length sequences); subclasses may override for speed.
+
+        Raises:
+            ValueError: the two sequences differ in length.
+        """
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        return [self.judge(p, r) for p, r in zip(prompts, responses, strict=True)]
+
+    @property
+    def id(self) -> str:
+        """``name@version``, as recorded in reports."""
+        return f"{self.name}@{self.version}"
+
+
+class RefusalJudge(Judge):
+    """Base class of refusal judges: :meth:`judge` returns a :class:`RefusalVerdict`."""
+
+    kind = "refusal"
 
     @abstractmethod
     def judge(self, prompt: str, response: str) -> RefusalVerdict:
-        """Judge one response. ``prompt`` and ``response`` are any strings (empty allowed)."""
-
-    def judge_batch(self, prompts: Sequence[str], responses: Sequence[str]) -> list[RefusalVerdict]:
-        """Judge many responses; ``prompts`` and ``responses`` have equal length."""
-        if len(prompts) != len(responses):
-            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-        return [self.judge(p, r) for p, r in zip(prompts, responses, strict=True)]
-
-    @property
-    def id(self) -> str:
-        """``name@version``, as recorded in reports."""
-        return f"{self.name}@{self.version}"
+        """Judge one response to ``prompt``."""
 
 
-class HarmJudge(ABC):
-    """Base class of harm judges (same contract as :class:`RefusalJudge`)."""
+class HarmJudge(Judge):
+    """Base class of harm judges: :meth:`judge` returns a :class:`HarmVerdict` for a response to a
+    (presumed harmful) request."""
 
-    kind: str = "harm"
-    name: str = ""
-    version: str = ""
+    kind = "harm"
 
     @abstractmethod
     def judge(self, prompt: str, response: str) -> HarmVerdict:
-        """Judge one response to a (presumed harmful) request."""
-
-    def judge_batch(self, prompts: Sequence[str], responses: Sequence[str]) -> list[HarmVerdict]:
-        """Judge many responses; ``prompts`` and ``responses`` have equal length."""
-        if len(prompts) != len(responses):
-            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-        return [self.judge(p, r) for p, r in zip(prompts, responses, strict=True)]
-
-    @property
-    def id(self) -> str:
-        """``name@version``, as recorded in reports."""
-        return f"{self.name}@{self.version}"
+        """Judge one response to a harmful ``prompt``."""

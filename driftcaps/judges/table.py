@@ -40,7 +40,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import atomic_open
+from driftcaps.io import atomic_open, parse_jsonl_lines
 from driftcaps.judges import get_harm_judge, get_refusal_judge
 from driftcaps.judges.base import HarmJudge, RefusalJudge
 
@@ -59,6 +59,8 @@ Kind = Literal["refusal", "harm"]
 
 
 def _format_of(path: Path, role: str) -> str:
+    if path.is_dir():
+        raise DriftCapsError(f"{path}: is a folder; give a .csv or .jsonl file as {role}.")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         shown = f"'{path.suffix}'" if path.suffix else "no suffix"
@@ -114,15 +116,7 @@ def _read_csv(path: Path, text: str) -> tuple[list[str], list[dict[str, Any]]]:
 def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[dict[str, Any]]]:
     columns: dict[str, None] = {}
     rows: list[dict[str, Any]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DriftCapsError(f"{path}:{lineno}: not valid JSON ({e.msg}).") from None
-        if not isinstance(obj, dict):
-            raise DriftCapsError(f"{path}:{lineno}: expected a JSON object per line.")
+    for lineno, obj in parse_jsonl_lines(text.splitlines(), path):
         for col in REQUIRED_COLUMNS:
             if col not in obj:
                 raise _missing_column(path, col, list(obj), where=f":{lineno}")
@@ -215,8 +209,13 @@ def judge_file(
             for harm); ignored when ``judge`` is given.
         judge: an already built judge of the right kind (for callers that hold one).
 
+    A harm judge answers "does the response carry out the harmful request", so with
+    ``kind="harm"`` rows whose optional ``label`` column says ``safe`` get empty ``harmful`` and
+    ``harm_score`` cells (as ``driftcaps eval`` does for safe prompts); all other rows are
+    treated as responses to harmful requests.
+
     Returns:
-        The number of rows judged and written.
+        The number of rows written.
 
     Raises:
         DriftCapsError: any input problem (see the module docstring) or an unknown judge/kind.
@@ -234,14 +233,20 @@ def judge_file(
         raise DriftCapsError(f"judge {judge.id} is a {judge.kind} judge, not a {kind} judge.")
 
     columns, rows = read_table(in_path)
-    prompts = [_as_text(r.get("prompt")) for r in rows]
-    responses = [_as_text(r.get("response")) for r in rows]
-    verdicts = judge.judge_batch(prompts, responses)
+    # a harm judge reads responses to harmful requests: rows labelled safe get no verdict
+    todo = [i for i, r in enumerate(rows)
+            if kind == "refusal" or _as_text(r.get("label")).strip().lower() != "safe"]
+    prompts = [_as_text(rows[i].get("prompt")) for i in todo]
+    responses = [_as_text(rows[i].get("response")) for i in todo]
+    verdicts = dict(zip(todo, judge.judge_batch(prompts, responses), strict=True))
 
     added = OUTPUT_COLUMNS[kind]
     out_columns = columns + [c for c in added if c not in columns]
-    for row, v in zip(rows, verdicts, strict=True):
-        if kind == "refusal":
+    for i, row in enumerate(rows):
+        v = verdicts.get(i)
+        if v is None:
+            row["harmful"], row["harm_score"] = None, None
+        elif kind == "refusal":
             row["refusal_class"] = v.refusal_class
             row["refusal"] = bool(v.refusal)
             row["refusal_score"] = round(float(v.refusal_score), 4)
