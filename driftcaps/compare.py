@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def _judge_names(meta: dict, refusal: str | None, harm: str | None) -> tuple[str, str]:
     """Judges to use: explicit names, else those named in the base report, else the defaults."""
     named = {j["kind"]: j["name"] for j in meta.get("judges", [])}
-    return refusal or named.get("refusal", "pattern"), harm or named.get("harm", "pattern-asr")
+    return refusal or named.get("refusal", "trained"), harm or named.get("harm", "trained")
 
 
 def _base_identity(folder: str | Path) -> str | None:

@@ -76,3 +76,34 @@ def print_drift(report: DriftReport) -> None:
         console.print(t)
     console.print("AD = RR_base − RR_tuned on unsafe prompts (> 0: refusals lost). R→C / C→R: unsafe prompts "
                   "refused by the base and answered by the tuned model / the reverse. ΔORR on safe prompts.")
+
+
+def _ci(m: dict) -> str:
+    return f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+
+
+def print_agreement(refusal: list[dict], harm: list[dict], targets: dict[str, float]) -> None:
+    """The tables of ``driftcaps judge validate``."""
+    t = Table(title="Refusal judges vs XSTest human labels (trained: leave one model out)")
+    for col in ("judge", "held-out data", "n", "accuracy", "precision", "recall", "F1", "kappa",
+                "3-class acc.", "3-class kappa"):
+        t.add_column(col, justify="left" if col in ("judge", "held-out data") else "right")
+    for r in refusal:
+        t.add_row(r["judge"], r["data"], str(r["n"]["value"]), _ci(r["accuracy"]), _ci(r["precision"]),
+                  _ci(r["recall"]), _ci(r["f1"]), _ci(r["kappa"]), _ci(r["accuracy_3class"]),
+                  _ci(r["kappa_3class"]), style="bold" if r["data"].startswith("all") else None)
+    console.print(t)
+    t = Table(title="Harm judges vs HarmBench human labels (trained: 5 folds grouped by behaviour)")
+    for col in ("judge", "n", "accuracy", "precision", "recall", "F1", "kappa"):
+        t.add_column(col, justify="left" if col == "judge" else "right")
+    for r in harm:
+        t.add_row(r["judge"], str(r["n"]["value"]), _ci(r["accuracy"]), _ci(r["precision"]), _ci(r["recall"]),
+                  _ci(r["f1"]), _ci(r["kappa"]), style="bold" if r["judge"].startswith("trained") else None)
+    console.print(t)
+    pooled = next(r for r in refusal if r["judge"] == "trained" and r["data"].startswith("all"))
+    trained_harm = next(r for r in harm if r["judge"].startswith("trained"))
+    for name, value in (("refusal_binary", pooled["accuracy"]["value"]),
+                        ("refusal_3class", pooled["accuracy_3class"]["value"]),
+                        ("harm", trained_harm["accuracy"]["value"])):
+        mark = "met" if value >= targets[name] else "NOT met"
+        console.print(f"target {name}: accuracy >= {targets[name]:.2f}: {value:.3f} ({mark})")

@@ -61,8 +61,8 @@ class EvalSettings:
     dtype: str = "bfloat16"
     batch_size: int | str | None = None
     apply_chat_template: bool = True
-    refusal_judge: str = "pattern"
-    harm_judge: str = "pattern-asr"
+    refusal_judge: str = "trained"
+    harm_judge: str = "trained"
     seed: int = 0
     n_boot: int = 2000
     data_dir: str | None = None

@@ -15,7 +15,7 @@ import os
 from functools import cache
 from typing import Any
 
-DEFAULT_REFUSAL_JUDGE = "pattern"
+from driftcaps.judges import DEFAULT_REFUSAL_JUDGE
 
 
 @cache

@@ -272,11 +272,12 @@ def test_harm_is_refusal_full_compliance(judge):
 
 def test_registry():
     assert "pattern" in REFUSAL_JUDGES and "pattern-asr" in HARM_JUDGES
-    r, h = get_refusal_judge(), get_harm_judge()
+    r, h = get_refusal_judge("pattern"), get_harm_judge("pattern-asr")
     assert isinstance(r, RefusalJudge) and isinstance(h, HarmJudge)
-    assert (r.id, r.kind) == ("pattern@1.0", "refusal")
-    assert (h.id, h.kind) == ("pattern-asr@1.0", "harm")
-    assert get_refusal_judge("pattern@1.0").id == "pattern@1.0"
+    assert (r.id, r.kind) == ("pattern@1.1", "refusal")
+    assert (h.id, h.kind) == ("pattern-asr@1.1", "harm")
+    assert (get_refusal_judge().id, get_harm_judge().id) == ("trained@1.0", "trained@1.0")  # the defaults
+    assert get_refusal_judge("pattern@1.1").id == "pattern@1.1"
 
 
 @pytest.mark.parametrize("getter", [get_refusal_judge, get_harm_judge])

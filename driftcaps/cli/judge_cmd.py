@@ -8,7 +8,7 @@ import typer
 
 from driftcaps.judges.table import judge_file
 
-app = typer.Typer(help="Judge responses in a .csv or .jsonl file (columns prompt, response).",
+app = typer.Typer(help="Judges: judge a .csv/.jsonl of responses, train the judges, validate them against human labels.",
                   no_args_is_help=True)
 
 
@@ -16,7 +16,7 @@ app = typer.Typer(help="Judge responses in a .csv or .jsonl file (columns prompt
 def refusal(
     input: Path = typer.Option(..., "--input", help="A .csv or .jsonl file with prompt and response."),
     output: Path = typer.Option(..., "--output", help="Where to write the rows with refusal_class, refusal, refusal_score."),
-    judge: str = typer.Option("pattern", "--judge", help="Refusal judge name."),
+    judge: str = typer.Option("trained", "--judge", help="Refusal judge: trained or pattern."),
 ) -> None:
     """Add refusal verdicts to every row."""
     n = judge_file(input, output, kind="refusal", judge_name=judge)
@@ -27,8 +27,37 @@ def refusal(
 def harm(
     input: Path = typer.Option(..., "--input", help="A .csv or .jsonl file with prompt and response."),
     output: Path = typer.Option(..., "--output", help="Where to write the rows with harmful, harm_score (empty for rows whose label column says safe)."),
-    judge: str = typer.Option("pattern-asr", "--judge", help="Harm judge name."),
+    judge: str = typer.Option("trained", "--judge", help="Harm judge: trained or pattern-asr."),
 ) -> None:
     """Add harm verdicts: does the response carry out the harmful request (rows labelled safe are skipped)."""
     n = judge_file(input, output, kind="harm", judge_name=judge)
     print(f"judged {n} rows -> {output}")
+
+
+@app.command("train")
+def train(
+    out: Path = typer.Option(..., "--out", help="Folder for the judge files (refusal-v*.json, harm-v*.json)."),
+    sources: str = typer.Option(None, "--sources", help="Folder of the labelled public files (default: as `data build`)."),
+) -> None:
+    """Fit the trained judges on the labelled data (deterministic) and write their JSON files."""
+    from driftcaps.judges.training import train_judges
+
+    for p in train_judges(out, sources):
+        print(f"wrote {p}")
+
+
+@app.command("validate")
+def validate(
+    sources: str = typer.Option(None, "--sources", help="Folder of the labelled public files."),
+    output: Path = typer.Option(None, "--output", help="Also write the table as JSON."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
+) -> None:
+    """Agreement of each judge with human labels, out of distribution, beside reference judges."""
+    from driftcaps.console import print_agreement
+    from driftcaps.io import write_json
+    from driftcaps.judges.validate import TARGETS, validate_harm, validate_refusal
+
+    refusal, harm = validate_refusal(sources, n_boot), validate_harm(sources, n_boot)
+    print_agreement(refusal, harm, TARGETS)
+    if output:
+        write_json(output, {"targets": TARGETS, "refusal": refusal, "harm": harm})

@@ -41,7 +41,12 @@ import pandas as pd
 
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import atomic_open, parse_jsonl_lines
-from driftcaps.judges import get_harm_judge, get_refusal_judge
+from driftcaps.judges import (
+    DEFAULT_HARM_JUDGE,
+    DEFAULT_REFUSAL_JUDGE,
+    get_harm_judge,
+    get_refusal_judge,
+)
 from driftcaps.judges.base import HarmJudge, RefusalJudge
 
 __all__ = ["judge_file", "read_table", "REQUIRED_COLUMNS", "OUTPUT_COLUMNS", "SUFFIXES"]
@@ -226,9 +231,9 @@ def judge_file(
     out_fmt = _format_of(out_path, "output")
     if judge is None:
         if kind == "refusal":
-            judge = get_refusal_judge(judge_name or "pattern")
+            judge = get_refusal_judge(judge_name or DEFAULT_REFUSAL_JUDGE)
         else:
-            judge = get_harm_judge(judge_name or "pattern-asr")
+            judge = get_harm_judge(judge_name or DEFAULT_HARM_JUDGE)
     elif getattr(judge, "kind", kind) != kind:
         raise DriftCapsError(f"judge {judge.id} is a {judge.kind} judge, not a {kind} judge.")
 
