@@ -1,7 +1,7 @@
 """Training configuration of the bundled trainer (a dataclass, as torchtune recipes do).
 
-Only plain LoRA (``method="lora"``) is implemented so far; it is the baseline that the
-AlignGuard-LoRA terms (DESIGN §5) extend. A config can come from CLI flags or a YAML file
+``method="lora"`` is plain LoRA; ``method="agl"`` adds the AlignGuard-LoRA terms (DESIGN §5,
+docs/agl.md) on top of the same loop. A config can come from CLI flags or a YAML file
 (:func:`load_config`); unknown keys are refused with a one-line error.
 """
 
@@ -16,7 +16,7 @@ import yaml
 
 from driftcaps.errors import DriftCapsError
 
-METHODS = ("lora",)
+METHODS = ("lora", "agl")
 
 
 @dataclass
@@ -44,6 +44,17 @@ class TrainConfig:
         heldout: number of task examples held out for the task loss (never trained on).
         max_grad_norm: gradient clipping threshold (L2).
         dtype: training dtype of the frozen base weights (``float32`` or ``bfloat16``).
+        lambda_fisher: λ_A, weight of the Fisher term Σ_k λ_k <u_k, ΔW>² (>= 0).
+        lambda_task: λ_T, weight of the task stabiliser ‖ΔW_T‖² (>= 0).
+        lambda_collision: λ_NC, weight of the collision terms (>= 0).
+        collision_alpha: α in [0, 1], mix of Riemannian overlap (α) and geodesic separation (1 − α).
+        beta, tau: β >= 0 and τ of the overlap weights η = 1 + β · sigmoid(|ΔW| − τ).
+        eps: ε > 0 of the geodesic separation's denominator.
+        subspace_m: alignment directions kept per layer (subspace mode), >= 1.
+        oversample: extra randomised-SVD sketch columns p, >= 0.
+        fisher_mode: ``subspace`` (randomised SVD) or ``diagonal``.
+        fisher_samples: alignment examples for the Fisher estimate (from DriftCaps' align split).
+        align_heldout: further alignment examples for the held-out alignment loss in the log.
     """
 
     method: str = "lora"
@@ -65,6 +76,19 @@ class TrainConfig:
     heldout: int = 32
     max_grad_norm: float = 1.0
     dtype: str = "float32"
+    # --- AlignGuard-LoRA (method "agl"); each weight 0 switches its term off -------------------
+    lambda_fisher: float = 1.0
+    lambda_task: float = 0.5
+    lambda_collision: float = 0.05
+    collision_alpha: float = 0.5
+    beta: float = 5.0
+    tau: float = 0.01
+    eps: float = 1e-12
+    subspace_m: int = 8
+    oversample: int = 4
+    fisher_mode: str = "subspace"
+    fisher_samples: int = 128
+    align_heldout: int = 16
 
     def validate(self) -> TrainConfig:
         """Check types and value ranges; raise :class:`DriftCapsError` naming the field and the fix."""
@@ -95,6 +119,17 @@ class TrainConfig:
             (self.warmup_steps >= 0, "warmup_steps", "must be >= 0"),
             (bool(self.target_modules), "target_modules", "name at least one module"),
             (self.dtype in ("float32", "bfloat16"), "dtype", "choose float32 or bfloat16"),
+            (self.lambda_fisher >= 0, "lambda_fisher", "must be >= 0"),
+            (self.lambda_task >= 0, "lambda_task", "must be >= 0"),
+            (self.lambda_collision >= 0, "lambda_collision", "must be >= 0"),
+            (0 <= self.collision_alpha <= 1, "collision_alpha", "must be in [0, 1]"),
+            (self.beta >= 0, "beta", "must be >= 0"),
+            (self.eps > 0, "eps", "must be > 0"),
+            (self.subspace_m >= 1, "subspace_m", "must be >= 1"),
+            (self.oversample >= 0, "oversample", "must be >= 0"),
+            (self.fisher_mode in ("subspace", "diagonal"), "fisher_mode", "choose subspace or diagonal"),
+            (self.fisher_samples >= 1, "fisher_samples", "must be >= 1"),
+            (self.align_heldout >= 0, "align_heldout", "must be >= 0"),
         ]
         for ok, name, fix in checks:
             if not ok:

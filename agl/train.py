@@ -1,14 +1,20 @@
 """The training recipe: one loop, top to bottom (torchtune style).
 
-``train(cfg)`` fine-tunes a LoRA adapter on task data and writes, into ``cfg.output``:
+``train(cfg)`` fine-tunes a LoRA adapter on task data (plain LoRA, or AlignGuard-LoRA with
+``cfg.method == "agl"``: the same loop plus the terms of :mod:`agl.model`) and writes, into
+``cfg.output``:
 
 - ``adapter_config.json`` + ``adapter_model.safetensors``: a standard PEFT adapter that lm-eval
   loads with ``--model_args pretrained=BASE,peft=DIR``;
-- ``training_log.jsonl``: one line per step (``loss``, ``lr``, ``tokens``, ``seconds``) and, every
-  ``eval_every`` steps and at the end, ``eval_task_loss`` on held-out task examples;
+- ``training_log.jsonl``: one line per step (``loss`` = the total, ``task_loss``, every AGL term
+  unweighted and the weighted ``reg_loss``, ``lr``, ``tokens``, ``seconds``) and, every
+  ``eval_every`` steps and at the end, ``eval_task_loss`` on held-out task examples and
+  ``eval_alignment_loss`` on held-out alignment examples (the base model's own responses);
 - ``run.json``: config, seed, base model fingerprint, task data hash, package versions, timings.
 
 The folder is staged and renamed at the end, so an interrupted run leaves nothing half-written.
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the global batch is split over the processes with
+PyTorch DDP (gloo on CPU, NCCL on GPUs); rank 0 logs and writes.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ import random
 import time
 from pathlib import Path
 
+from agl.alignment import alignment_data
 from agl.config import TrainConfig
 from agl.data import load_task, tokenize_example
+from agl.fisher import estimate
+from agl.model import AGLObjective
 from driftcaps import __version__
 from driftcaps.adapters import model_arch
 from driftcaps.errors import DriftCapsError
@@ -92,12 +101,48 @@ def heldout_loss(model, examples: list[dict], pad_id: int, batch_size: int) -> f
     return total / count if count else None
 
 
+def _task_examples(cfg: TrainConfig, tok) -> tuple[list[dict], list[dict], dict, int]:
+    """Tokenised task data: (held-out, train, description, number dropped as too long)."""
+    rows, info = load_task(cfg.task_data)
+    examples = [tokenize_example(tok, r["prompt"], r["response"], cfg.max_length) for r in rows]
+    kept = [e for e in examples if any(x != -100 for x in e["labels"][1:])]
+    if len(kept) <= cfg.heldout:
+        raise DriftCapsError(f"{cfg.task_data}: only {len(kept)} usable examples (max_length={cfg.max_length}, "
+                             f"{len(examples) - len(kept)} too long) for heldout={cfg.heldout}; give more data, "
+                             "a larger --max-length or a smaller --heldout.")
+    return kept[:cfg.heldout], kept[cfg.heldout:], info, len(examples) - len(kept)
+
+
+def _alignment_examples(cfg: TrainConfig, base, tok) -> tuple[list[dict], list[dict]]:
+    """Tokenised alignment data (the base model's own responses): (Fisher set, held-out set)."""
+    n_fisher = cfg.fisher_samples if cfg.method == "agl" else 0
+    if n_fisher + cfg.align_heldout == 0:
+        return [], []
+    rows = alignment_data(base, cfg.align_heldout + n_fisher)  # held-out first: the same for every method
+    ex = [tokenize_example(tok, r["prompt"], r["response"], cfg.max_length) for r in rows]
+    return ex[cfg.align_heldout:], ex[:cfg.align_heldout]
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun."""
+    import os
+
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        import torch
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
-    """Fine-tune a plain LoRA adapter on ``cfg.task_data``; return the adapter folder.
+    """Fine-tune an adapter (plain LoRA or AGL) on ``cfg.task_data``; return the adapter folder.
 
     Raises:
-        DriftCapsError: a bad config value, missing target modules, rank too large, bad task data,
-            or a non-empty output folder.
+        DriftCapsError: a bad config value, missing target modules, rank too large, bad or empty
+            task or alignment data, or a non-empty output folder.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -110,15 +155,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         raise DriftCapsError(f"{out}: exists and is a file; give a folder as --output.")
     if out.exists() and any(out.iterdir()):
         raise DriftCapsError(f"{out}: output folder exists and is not empty; choose another --output.")
+    rank, world = _distributed()
+    if cfg.batch_size % world:
+        raise DriftCapsError(f"batch_size={cfg.batch_size} does not split over {world} processes; use a multiple.")
     t0 = time.time()
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    # 1. data: held-out examples first (fixed by the task's order), the rest for training
-    rows, task_info = load_task(cfg.task_data)
-    if len(rows) <= cfg.heldout:
-        raise DriftCapsError(f"{cfg.task_data}: {len(rows)} examples, but heldout={cfg.heldout}; "
-                             "give more data or a smaller --heldout.")
+    # 1. data: task examples (held-out first, fixed by the task's order) and alignment examples
     base = resolve_model(cfg.base)
     try:
         tok = AutoTokenizer.from_pretrained(base.path)
@@ -126,37 +170,46 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         raise DriftCapsError(f"--base {cfg.base}: cannot load it ({str(e).splitlines()[0][:160]}); "
                              "check the name, the folder or your Hub access.") from None
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    examples = [tokenize_example(tok, r["prompt"], r["response"], cfg.max_length) for r in rows]
-    too_long = sum(1 for e in examples if all(x == -100 for x in e["labels"][1:]))
-    examples = [e for e in examples if any(x != -100 for x in e["labels"][1:])]
-    if len(examples) <= cfg.heldout:
-        raise DriftCapsError(f"{cfg.task_data}: only {len(examples)} examples keep response tokens within "
-                             f"max_length={cfg.max_length} ({too_long} too long); raise --max-length.")
-    held, train_ex = examples[:cfg.heldout], examples[cfg.heldout:]
+    held, train_ex, task_info, too_long = _task_examples(cfg, tok)
+    fisher_ex, align_held = _alignment_examples(cfg, base, tok)
 
-    # 2. model: frozen base + LoRA on the target modules
-    dtype = getattr(torch, cfg.dtype)
-    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=dtype)
+    # 2. model: frozen base (+ its alignment Fisher for AGL) + LoRA on the target modules
+    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=getattr(torch, cfg.dtype))
     check_targets(model, cfg.target_modules, cfg.rank)
+    fisher = None
+    if cfg.method == "agl":
+        fisher = estimate(model, fisher_ex, cfg.target_modules, cfg.subspace_m, cfg.oversample,
+                          cfg.fisher_mode, cfg.seed)
     model = get_peft_model(model, LoraConfig(
         r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
         target_modules=list(cfg.target_modules), task_type="CAUSAL_LM"))
+    objective = AGLObjective(model, fisher, cfg) if fisher is not None else None
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
+    forward = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    # 3. the loop
+    def evaluate(entry: dict) -> dict:
+        entry["eval_task_loss"] = heldout_loss(model, held, pad_id, cfg.batch_size)
+        if align_held:
+            entry["eval_alignment_loss"] = heldout_loss(model, align_held, pad_id, cfg.batch_size)
+        return entry
+
+    # 3. the loop: the same global batches whatever the number of processes
     order = random.Random(cfg.seed).sample(range(len(train_ex)), len(train_ex))
-    log: list[dict] = [{"step": 0, "eval_task_loss": heldout_loss(model, held, pad_id, cfg.batch_size)}]
+    log: list[dict] = [evaluate({"step": 0})]
     cursor = 0
-    bar = tqdm(range(1, cfg.steps + 1), desc=f"{cfg.method} fine-tune", disable=not progress, unit="step")
+    bar = tqdm(range(1, cfg.steps + 1), desc=f"{cfg.method} fine-tune", disable=not progress or rank > 0, unit="step")
     for step in bar:
         ids = [order[(cursor + i) % len(order)] for i in range(cfg.batch_size)]
         cursor += cfg.batch_size
-        batch = collate([train_ex[i] for i in ids], pad_id)
+        batch = collate([train_ex[i] for i in ids[rank::world]], pad_id)
         ts = time.time()
-        loss = model(**batch).loss
+        task_loss = forward(**batch).loss
+        terms = objective.terms() if objective else {}
+        reg = objective.loss(terms) if objective else torch.zeros(())
+        loss = task_loss + reg
         if not math.isfinite(loss.item()):
             raise DriftCapsError(f"training diverged at step {step} (loss {loss.item()}); lower --lr.")
         loss.backward()
@@ -164,29 +217,36 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        entry = {"step": step, "loss": loss.item(), "task_loss": loss.item(),
-                 "lr": sched.get_last_lr()[0], "tokens": int((batch["labels"] != -100).sum()),
-                 "seconds": round(time.time() - ts, 4)}
+        entry = {"step": step, "loss": loss.item(), "task_loss": task_loss.item(), "reg_loss": reg.item(),
+                 **{k: v.item() for k, v in terms.items()}, "lr": sched.get_last_lr()[0],
+                 "tokens": int((batch["labels"] != -100).sum()), "seconds": round(time.time() - ts, 4)}
         if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
-            entry["eval_task_loss"] = heldout_loss(model, held, pad_id, cfg.batch_size)
+            evaluate(entry)
         log.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}")
 
-    # 4. outputs, staged
-    with staged_dir(out) as stage:
-        model.save_pretrained(stage)
-        write_jsonl(stage / "training_log.jsonl", log)
-        write_json(stage / "run.json", {
-            "kind": "driftcaps.agl.run", "method": cfg.method, "config": dataclasses.asdict(cfg),
-            "seed": cfg.seed,
-            "base_model": {"name": base.name, "path": base.path, "source": base.source,
-                           "weights_sha256": base.weights_sha256, "arch": model_arch(base.path)},
-            "task_data": task_info, "n_train": len(train_ex), "n_heldout": len(held),
-            "n_skipped_too_long": too_long,
-            "trainable_parameters": sum(p.numel() for p in params),
-            "final": {"loss": log[-1]["loss"], "eval_task_loss": log[-1].get("eval_task_loss"),
-                      "eval_task_loss_before": log[0]["eval_task_loss"]},
-            "wall_seconds": round(time.time() - t0, 1), "created_at": now_iso(),
-            "driftcaps_version": __version__, "packages": package_versions(),
-        })
+    # 4. outputs, staged (rank 0)
+    if rank == 0:
+        with staged_dir(out) as stage:
+            model.save_pretrained(stage)
+            write_jsonl(stage / "training_log.jsonl", log)
+            write_json(stage / "run.json", {
+                "kind": "driftcaps.agl.run", "method": cfg.method, "config": dataclasses.asdict(cfg),
+                "seed": cfg.seed, "world_size": world,
+                "base_model": {"name": base.name, "path": base.path, "source": base.source,
+                               "weights_sha256": base.weights_sha256, "arch": model_arch(base.path)},
+                "task_data": task_info, "n_train": len(train_ex), "n_heldout": len(held),
+                "n_skipped_too_long": too_long, "n_fisher": len(fisher_ex), "n_align_heldout": len(align_held),
+                "fisher": fisher.meta if fisher else None,
+                "trainable_parameters": sum(p.numel() for p in params),
+                "final": {k: log[-1].get(k) for k in ("loss", "task_loss", "eval_task_loss", "eval_alignment_loss")}
+                | {"eval_task_loss_before": log[0]["eval_task_loss"],
+                   "eval_alignment_loss_before": log[0].get("eval_alignment_loss")},
+                "wall_seconds": round(time.time() - t0, 1), "created_at": now_iso(),
+                "driftcaps_version": __version__, "packages": package_versions(),
+            })
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
     return out

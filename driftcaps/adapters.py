@@ -113,3 +113,34 @@ def check_adapter(folder: str | Path, model: ResolvedModel) -> AdapterInfo:
         log.warning("%s: adapter_config.json names base %r, evaluating it on %r (shapes fit)",
                     folder, declared, model.name)
     return info
+
+
+def vllm_problems(folder: str | Path, max_lora_rank: int = 16) -> list[str]:
+    """Why vLLM's ``lora_local_path`` would refuse this adapter (empty list: it would load it).
+
+    The rules are those vLLM documents and checks in its PEFT helper: a LoRA (not DoRA) adapter
+    with ``r``, ``lora_alpha`` and ``target_modules``; ``r`` at most ``max_lora_rank`` (raise it
+    with ``--max_lora_rank``, which ``driftcaps eval --backend vllm`` does); no bias and no
+    ``modules_to_save``; weights in ``adapter_model.safetensors`` named
+    ``base_model.model.<module>.lora_{A,B}.weight``.
+    """
+    d = Path(folder)
+    cfg = read_json(d / "adapter_config.json", "adapter config")
+    problems = [f"missing field {k}" for k in ("r", "lora_alpha", "target_modules") if cfg.get(k) in (None, "", [])]
+    if cfg.get("peft_type") != "LORA":
+        problems.append(f"peft_type {cfg.get('peft_type')!r} is not LORA")
+    if (cfg.get("r") or 0) > max_lora_rank:
+        problems.append(f"r={cfg.get('r')} is greater than max_lora_rank={max_lora_rank}")
+    if cfg.get("bias", "none") != "none":
+        problems.append(f"bias={cfg.get('bias')!r} needs bias support")
+    if cfg.get("use_dora"):
+        problems.append("DoRA adapters are not supported")
+    if cfg.get("modules_to_save"):
+        problems.append("modules_to_save is not supported")
+    from safetensors import safe_open
+
+    with safe_open(str(d / "adapter_model.safetensors"), framework="pt") as f:
+        bad = [k for k in f.keys() if not re.match(r"^base_model\.model\..+\.lora_[AB]\.weight$", k)]
+    if bad:
+        problems.append(f"unexpected tensor names, e.g. {bad[0]}")
+    return problems

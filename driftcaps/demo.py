@@ -29,7 +29,7 @@ from driftcaps.models import resolve_model
 from driftcaps.report import EvalReport
 
 DEMO_TRAINING = dict(task_data="mmlu-affirmative", rank=16, alpha=32.0, lr=3e-4, batch_size=4,
-                     max_length=256, dtype="bfloat16", eval_every=20, heldout=32, seed=0)
+                     max_length=256, dtype="bfloat16", eval_every=20, heldout=32, seed=0, align_heldout=0)
 """LoRA settings of the demo (DESIGN §11: the affirmative answer style moves Qwen's refusals)."""
 
 

@@ -24,7 +24,8 @@ def task_file(tmp_path: Path) -> Path:
 
 def _cfg(tiny_model_dir, task_file, out, **kw) -> TrainConfig:
     base = dict(base=str(tiny_model_dir), task_data=str(task_file), output=str(out), steps=3, rank=4,
-                alpha=8.0, batch_size=2, max_length=64, heldout=4, eval_every=2, seed=0, dropout=0.0)
+                alpha=8.0, batch_size=2, max_length=64, heldout=4, eval_every=2, seed=0, dropout=0.0,
+                align_heldout=0)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -45,8 +46,8 @@ def test_config_validation_and_yaml(tmp_path: Path):
     need = dict(base="m", task_data="t.jsonl", output="o")
     with pytest.raises(DriftCapsError, match="field rank=0"):
         TrainConfig(rank=0, **need).validate()
-    with pytest.raises(DriftCapsError, match="field method='agl'"):
-        TrainConfig(method="agl", **need).validate()
+    with pytest.raises(DriftCapsError, match="field method='dora'"):
+        TrainConfig(method="dora", **need).validate()
     with pytest.raises(DriftCapsError, match="field base is empty; give --base"):
         TrainConfig(task_data="t", output="o").validate()
     (tmp_path / "c.yaml").write_text("base: m\ntask_data: t\noutput: o\nrank: 8\nlearning_rate: 0.1\n")

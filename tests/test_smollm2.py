@@ -30,7 +30,7 @@ def smol_adapter(smollm2_dir: Path, data_dir: Path, sources_dir: Path, tmp_path_
     out = tmp_path_factory.mktemp("smol") / "adapter"
     try:
         main(["agl", "train", "--method", "lora", "--base", "smollm2", "--task-data", "mmlu-affirmative",
-              "--steps", "2", "--rank", "4", "--batch-size", "2", "--max-length", "96", "--heldout", "2",
+              "--steps", "2", "--rank", "4", "--batch-size", "2", "--max-length", "96", "--heldout", "2", "--align-heldout", "0",
               "--output", str(out)])
     except SystemExit as e:
         assert not e.code

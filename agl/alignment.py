@@ -1,0 +1,92 @@
+"""Alignment data: the base model's own responses to DriftCaps' ``align`` split.
+
+The Fisher estimate and the alignment loss must describe the base model's *aligned behaviour*:
+its refusals to unsafe prompts and its answers to safe ones. So the prompts come from the
+``align`` split (never ``test``: the evaluation stays clean) and the responses are the base
+model's own greedy generations (chat template, 128 new tokens), generated once and cached in
+``$DRIFTCAPS_HOME/alignment/<key>.jsonl``, keyed by model, DriftCaps manifest and settings.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from driftcaps.data import load_items, manifest_sha256
+from driftcaps.data.schema import Item, unit_hash
+from driftcaps.errors import DriftCapsError
+from driftcaps.io import read_jsonl, sha256_text, write_jsonl
+from driftcaps.models import ResolvedModel
+from driftcaps.paths import cache_home
+
+MAX_NEW_TOKENS = 128
+
+
+def choose_prompts(n: int) -> list[Item]:
+    """The first ``n`` prompts of a fixed order of the ``align`` split that alternates unsafe and
+    safe prompts (each side ordered by a salted hash of the id). Prefix-stable: the first ``k``
+    of ``choose_prompts(n)`` are ``choose_prompts(k)``. Only ``align`` items are ever returned."""
+    items = load_items("align")
+    unsafe = sorted((i for i in items if i.label == "unsafe"), key=lambda i: unit_hash("agl", i.id))
+    safe = sorted((i for i in items if i.label == "safe"), key=lambda i: unit_hash("agl", i.id))
+    order: list[Item] = []
+    for k in range(max(len(unsafe), len(safe))):
+        order += ([unsafe[k]] if k < len(unsafe) else []) + ([safe[k]] if k < len(safe) else [])
+    chosen = order[:n]
+    assert all(i.split == "align" for i in chosen)
+    return chosen
+
+
+def generate(model_path: str, prompts: list[str], batch_size: int = 16, dtype: str = "bfloat16") -> list[str]:
+    """Greedy responses (chat template, :data:`MAX_NEW_TOKENS` new tokens) of a model."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).eval()
+    texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+             if tok.chat_template else p for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths batch together
+    out = [""] * len(texts)
+    for start in tqdm(range(0, len(order), batch_size), desc="base responses (alignment data)", unit="batch"):
+        idx = order[start:start + batch_size]
+        enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            gen = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id)
+        for i, row in zip(idx, tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True),
+                          strict=True):
+            out[i] = row.strip()
+    return out
+
+
+def alignment_data(base: ResolvedModel, n: int) -> list[dict]:
+    """The first ``n`` alignment rows ``{id, label, prompt, response}`` for ``base`` (see
+    :func:`choose_prompts`), from the cache or generated now; the cache grows as needed.
+
+    Raises:
+        DriftCapsError: ``n`` < 1 or the align split has too few prompts.
+    """
+    if n < 1:
+        raise DriftCapsError("the alignment set is empty; give --fisher-samples >= 1.")
+    prompts = choose_prompts(n)
+    if len(prompts) < n:
+        raise DriftCapsError(f"the DriftCaps align split has only {len(prompts)} prompts, fewer than {n} requested.")
+    key = sha256_text(json.dumps([base.path, base.weights_sha256, manifest_sha256(), MAX_NEW_TOKENS]))[:16]
+    path = cache_home() / "alignment" / f"{Path(base.path).name}-{key}.jsonl"
+    rows = read_jsonl(path) if path.is_file() else []
+    if [r["id"] for r in rows[:n]] != [p.id for p in prompts[:len(rows)]]:
+        rows = []  # another order (older recipe): start again
+    if len(rows) < n:
+        todo = prompts[len(rows):]
+        print(f"generating the base model's responses to {len(todo)} align-split prompts (cached in {path}) ...",
+              file=sys.stderr)
+        responses = generate(base.path, [p.prompt for p in todo])
+        rows += [{"id": p.id, "label": p.label, "prompt": p.prompt, "response": r}
+                 for p, r in zip(todo, responses, strict=True)]
+        write_jsonl(path, rows)
+    return rows[:n]
