@@ -144,16 +144,16 @@ def estimate(model: torch.nn.Module, examples: list[dict], target_modules: list[
     for w in weights:
         w.requires_grad_(True)
 
-    def grads(i: int) -> list[Tensor]:
-        return list(torch.autograd.grad(example_loss(model, examples[i]), weights))
+    def grads(i: int) -> list[Tensor]:  # float32 whatever the model's dtype
+        return [g.detach().float() for g in torch.autograd.grad(example_loss(model, examples[i]), weights)]
 
     try:
         out: dict[str, LayerFisher] = {}
         if mode == "diagonal":
-            acc = [torch.zeros_like(w) for w in weights]
+            acc = [torch.zeros(w.shape) for w in weights]
             for i in range(n):
                 for a, g in zip(acc, grads(i), strict=True):
-                    a.add_(g.detach() ** 2, alpha=1.0 / n)
+                    a.add_(g**2, alpha=1.0 / n)
                 if progress:
                     progress("fisher", i + 1)
             for name, d in zip(layers, acc, strict=True):
@@ -164,7 +164,7 @@ def estimate(model: torch.nn.Module, examples: list[dict], target_modules: list[
             sketch = [torch.zeros(k, *w.shape) for w in weights]
             for i in range(n):  # pass 1: Y = M Ω
                 for y, g in zip(sketch, grads(i), strict=True):
-                    y.add_(omega[i].view(k, 1, 1) * g.detach().unsqueeze(0))
+                    y.add_(omega[i].view(k, 1, 1) * g.unsqueeze(0))
                 if progress:
                     progress("fisher pass 1/2", i + 1)
             qs = [torch.linalg.qr(y.reshape(k, -1).T).Q for y in sketch]  # (D, k), orthonormal columns
@@ -172,7 +172,7 @@ def estimate(model: torch.nn.Module, examples: list[dict], target_modules: list[
             coef = [torch.zeros(k, n) for _ in weights]
             for i in range(n):  # pass 2: C = Qᵀ M
                 for c, q, g in zip(coef, qs, grads(i), strict=True):
-                    c[:, i] = q.T @ g.detach().reshape(-1)
+                    c[:, i] = q.T @ g.reshape(-1)
                 if progress:
                     progress("fisher pass 2/2", i + 1)
             eig = []

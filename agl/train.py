@@ -20,6 +20,7 @@ PyTorch DDP (gloo on CPU, NCCL on GPUs); rank 0 logs and writes.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import random
 import time
@@ -28,13 +29,14 @@ from pathlib import Path
 from agl.alignment import alignment_data
 from agl.config import TrainConfig
 from agl.data import load_task, tokenize_example
-from agl.fisher import estimate
+from agl.fisher import AlignmentFisher, estimate
 from agl.model import AGLObjective
 from driftcaps import __version__
 from driftcaps.adapters import model_arch
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import staged_dir, write_json, write_jsonl
+from driftcaps.io import sha256_text, staged_dir, write_json, write_jsonl
 from driftcaps.models import resolve_model
+from driftcaps.paths import cache_home
 from driftcaps.provenance import now_iso, package_versions
 
 
@@ -123,6 +125,28 @@ def _alignment_examples(cfg: TrainConfig, base, tok) -> tuple[list[dict], list[d
     return ex[cfg.align_heldout:], ex[:cfg.align_heldout]
 
 
+def _fisher(cfg: TrainConfig, base, model, examples: list[dict]):
+    """The alignment Fisher of the base model, cached in ``$DRIFTCAPS_HOME/fisher`` by everything
+    it depends on (model, alignment examples, layers, m, p, mode, seed, dtype)."""
+    key = sha256_text(json.dumps([base.path, base.weights_sha256, [e["input_ids"] for e in examples],
+                                  sorted(cfg.target_modules), cfg.subspace_m, cfg.oversample, cfg.fisher_mode,
+                                  cfg.seed, cfg.dtype]))[:20]
+    path = cache_home() / "fisher" / f"{key}.safetensors"
+    if path.is_file() and path.with_suffix(".safetensors.json").is_file():
+        cached = AlignmentFisher.load(path)
+        cached.meta["from_cache"] = str(path)
+        return cached
+    from tqdm.auto import tqdm
+
+    passes = 2 if cfg.fisher_mode == "subspace" else 1
+    bar = tqdm(total=passes * len(examples), desc="Fisher estimate (alignment data)", unit="example")
+    fisher = estimate(model, examples, cfg.target_modules, cfg.subspace_m, cfg.oversample, cfg.fisher_mode,
+                      cfg.seed, progress=lambda stage, done: bar.update(1))
+    bar.close()
+    fisher.save(path)
+    return fisher
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size); initialises the process group under torchrun."""
     import os
@@ -176,10 +200,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     # 2. model: frozen base (+ its alignment Fisher for AGL) + LoRA on the target modules
     model = AutoModelForCausalLM.from_pretrained(base.path, dtype=getattr(torch, cfg.dtype))
     check_targets(model, cfg.target_modules, cfg.rank)
-    fisher = None
-    if cfg.method == "agl":
-        fisher = estimate(model, fisher_ex, cfg.target_modules, cfg.subspace_m, cfg.oversample,
-                          cfg.fisher_mode, cfg.seed)
+    fisher = _fisher(cfg, base, model, fisher_ex) if cfg.method == "agl" else None
     model = get_peft_model(model, LoraConfig(
         r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
         target_modules=list(cfg.target_modules), task_type="CAUSAL_LM"))

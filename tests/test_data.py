@@ -117,6 +117,7 @@ def test_build_counts_splits_and_mini(data_dir: Path):
     # mini: a subset of test, filled to its quotas except where the manifest reports a shortfall
     mini = read_jsonl(data_dir / "mini.jsonl")
     assert {r["id"] for r in mini} <= ids["test"]
+    assert max(len(r["prompt"]) for r in mini) <= RULES["mini"]["max_prompt_chars"]
     q = RULES["mini"]
     short = manifest["mini"]["quota_shortfall"]
     unsafe_core = Counter(r["category"] for r in mini if r["label"] == "unsafe" and r["subset"] == "core")

@@ -37,7 +37,7 @@ def test_task_config_and_docs(data_dir: Path):
     mixed, unsafe = loaded["driftcaps_mini"], loaded["driftcaps_mini_unsafe"]
     gen = mixed.config.generation_kwargs
     assert gen["max_gen_toks"] == 128 and gen["until"] == [] and gen["do_sample"] is False
-    assert mixed.config.metadata["version"] == 2.0
+    assert mixed.config.metadata["version"] == 2.1
     docs = list(mixed.test_docs())
     mini = (data_dir / "mini.jsonl").read_text().splitlines()
     assert len(docs) == len(mini)

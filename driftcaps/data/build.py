@@ -101,10 +101,13 @@ def select_mini(items: list[Item], quotas: dict[str, int]) -> tuple[list[Item], 
 
     Strata and quotas (recipe ``mini``): unsafe core per category, unsafe statements, safe
     borderline, safe core, safe statements. Within a stratum, items are taken in order of
-    ``unit_hash('mini', id)``. Returns the items (in test-file order) and the shortfall per
-    stratum where a quota could not be filled.
+    ``unit_hash('mini', id)``. Prompts longer than ``max_prompt_chars`` are left out of mini (a
+    CPU batch is padded to its longest prompt; the full ``driftcaps`` task keeps them). Returns
+    the items (in test-file order) and the shortfall per stratum where a quota could not be filled.
     """
-    test = [it for it in items if it.split == "test"]
+    quotas = dict(quotas)
+    max_chars = int(quotas.pop("max_prompt_chars", 10**9))
+    test = [it for it in items if it.split == "test" and len(it.prompt) <= max_chars]
     strata: dict[str, list[Item]] = defaultdict(list)
     for it in test:
         if it.label == "unsafe" and it.subset == "core":
@@ -121,7 +124,7 @@ def select_mini(items: list[Item], quotas: dict[str, int]) -> tuple[list[Item], 
         chosen.update(it.id for it in pool[:n])
         if len(pool) < n:
             shortfall[name] = n - len(pool)
-    return [it for it in test if it.id in chosen], shortfall
+    return [it for it in items if it.id in chosen], shortfall
 
 
 def _counts(items: list[Item]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-DATA_VERSION = "1.0"
+DATA_VERSION = "1.1"
 """DriftCaps data version: moves whenever a build from the same sources can change."""
 
 Label = Literal["safe", "unsafe"]
