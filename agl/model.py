@@ -65,8 +65,9 @@ class AGLObjective:
         for layer, lf in self.layers:
             dw = delta_w(layer)
             if self.mode == "subspace":
-                total["fisher"] = total["fisher"] + R.fisher_penalty(dw, lf.basis, lf.eigvals)
-                dw_a, dw_t = R.soft_split(dw, lf.basis, lf.weights)
+                coef = R.coefficients(dw, lf.basis)  # once: it reads the whole (m, out, in) basis
+                total["fisher"] = total["fisher"] + R.fisher_penalty(dw, lf.basis, lf.eigvals, coef)
+                dw_a, dw_t = R.soft_split(dw, lf.basis, lf.weights, coef)
             else:
                 total["fisher"] = total["fisher"] + R.fisher_penalty_diagonal(dw, lf.diag)
                 dw_a, dw_t = R.soft_split_diagonal(dw, lf.diag_weights)

@@ -25,16 +25,17 @@ def coefficients(delta_w: Tensor, basis: Tensor) -> Tensor:
     return torch.einsum("moi,oi->m", basis, delta_w)
 
 
-def soft_split(delta_w: Tensor, basis: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+def soft_split(delta_w: Tensor, basis: Tensor, weights: Tensor, coeffs: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Split ``ΔW`` into an alignment-critical part and a task part by *soft* Fisher weighting:
 
     ``ΔW_A = Σ_k w_k c_k u_k`` and ``ΔW_T = ΔW − ΔW_A``, with ``w_k`` in (0, 1).
 
     An exact projection (all ``w_k = 1``) would make ``<ΔW_A, ΔW_T> = 0`` and the collision terms
     vanish (the trap of DESIGN §5); with soft weights ``<ΔW_A, ΔW_T> = Σ_k w_k (1 − w_k) c_k²``.
+    ``coeffs`` may pass :func:`coefficients` already computed (it reads the whole basis).
     Returns two (out, in) tensors.
     """
-    c = coefficients(delta_w, basis)
+    c = coefficients(delta_w, basis) if coeffs is None else coeffs
     dw_a = torch.einsum("m,moi->oi", weights * c, basis)
     return dw_a, delta_w - dw_a
 
@@ -46,9 +47,11 @@ def soft_split_diagonal(delta_w: Tensor, weights: Tensor) -> tuple[Tensor, Tenso
     return dw_a, delta_w - dw_a
 
 
-def fisher_penalty(delta_w: Tensor, basis: Tensor, eigvals: Tensor) -> Tensor:
-    """The Fisher term ``Σ_k λ_k <u_k, ΔW>²`` (= ``‖F^{1/2} ΔW_A‖²`` on the subspace)."""
-    return (eigvals * coefficients(delta_w, basis) ** 2).sum()
+def fisher_penalty(delta_w: Tensor, basis: Tensor, eigvals: Tensor, coeffs: Tensor | None = None) -> Tensor:
+    """The Fisher term ``Σ_k λ_k <u_k, ΔW>²`` (= ``‖F^{1/2} ΔW_A‖²`` on the subspace); ``coeffs``
+    as in :func:`soft_split`."""
+    c = coefficients(delta_w, basis) if coeffs is None else coeffs
+    return (eigvals * c**2).sum()
 
 
 def fisher_penalty_diagonal(delta_w: Tensor, fisher: Tensor) -> Tensor:

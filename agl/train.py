@@ -147,6 +147,27 @@ def _fisher(cfg: TrainConfig, base, model, examples: list[dict]):
     return fisher
 
 
+def _finished_with_same_config(out: Path, cfg: TrainConfig) -> bool:
+    """True when ``out`` holds a finished run of exactly ``cfg`` (so a rerun resumes to nothing).
+
+    Raises:
+        DriftCapsError: ``out`` holds a finished run of another config (naming the fields).
+    """
+    record = out / "run.json"
+    if not record.is_file():
+        return False
+    try:
+        old = json.loads(record.read_text(encoding="utf-8")).get("config") or {}
+    except (ValueError, AttributeError):
+        return False
+    new = dataclasses.asdict(cfg)
+    diff = sorted(k for k in new.keys() | old.keys() if old.get(k) != new.get(k))
+    if diff:
+        raise DriftCapsError(f"{out}: holds a finished run with another config ({', '.join(diff)}); "
+                             "choose another --output or delete the folder.")
+    return True
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size); initialises the process group under torchrun."""
     import os
@@ -178,6 +199,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     if out.exists() and not out.is_dir():
         raise DriftCapsError(f"{out}: exists and is a file; give a folder as --output.")
     if out.exists() and any(out.iterdir()):
+        if _finished_with_same_config(out, cfg):
+            print(f"{out}: already holds this run (same config); reusing it.")
+            return out
         raise DriftCapsError(f"{out}: output folder exists and is not empty; choose another --output.")
     rank, world = _distributed()
     if cfg.batch_size % world:

@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 from agl.config import TrainConfig
 from agl.train import train
-from driftcaps.compare import load_judged, run_drift
-from driftcaps.drift import drift_mitigation
+from driftcaps.compare import run_drift
 from driftcaps.evaluate import EvalSettings, run_eval
 from driftcaps.io import write_json
 
@@ -56,23 +54,19 @@ def main() -> None:
     base_dir = out / "base-eval"
     if not (base_dir / "report.json").is_file():
         run_eval(EvalSettings(model=MODEL, output=base_dir, overwrite=True))
-    timings = {}
     for name in names:
         folder = out / slug(name)
         cfg = TrainConfig(base=MODEL, output=str(folder / "adapter"), steps=args.steps, **COMMON, **RUNS[name])
         if not (folder / "adapter" / "run.json").is_file():
-            t = time.time()
             train(cfg)
-            timings[name] = round(time.time() - t, 1)
         if not (folder / "eval" / "report.json").is_file():
             run_eval(EvalSettings(model=MODEL, adapter=str(folder / "adapter"), output=folder / "eval", overwrite=True))
-    report, _ = run_drift(base_dir, [out / slug(n) / "eval" for n in names], out / "drift.json", names=names)
-    judged = {n: load_judged(out / slug(n) / "eval", "trained", "trained") for n in names}
-    base = load_judged(base_dir, "trained", "trained")
+    report, _ = run_drift(base_dir, [out / slug(n) / "eval" for n in names], out / "drift.json", names=names,
+                          reference="lora" if "lora" in names else None)
     rows = []
     for td in report.tuned:
         run = json.loads((out / slug(td.name) / "adapter" / "run.json").read_text())
-        dm = drift_mitigation(base, judged["lora"], judged[td.name]) if "lora" in judged and td.name != "lora" else None
+        dm = td.drift_mitigation
         o = td.overall
         rows.append({
             "run": td.name, "config": {k: v for k, v in RUNS[td.name].items()},

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from driftcaps import __version__
-from driftcaps.drift import compute_drift, unpaired_ids
+from driftcaps.drift import compute_drift, drift_mitigation, unpaired_ids
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_json, write_json
 from driftcaps.judges import get_harm_judge, get_refusal_judge
@@ -51,16 +51,22 @@ def load_judged(folder: str | Path, refusal_name: str, harm_name: str) -> list[J
 
 def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | None = None,
               refusal_judge: str | None = None, harm_judge: str | None = None,
-              n_boot: int = 2000, seed: int = 0, names: list[str] | None = None) -> tuple[DriftReport, list[str]]:
+              n_boot: int = 2000, seed: int = 0, names: list[str] | None = None,
+              reference: str | None = None) -> tuple[DriftReport, list[str]]:
     """Compute drift of each ``tuned`` folder against ``base``; write JSON and PNG when ``output``
     is given (``output`` and ``output`` with suffix ``.png``).
+
+    With ``reference`` (the name of one tuned entry, normally plain LoRA trained on the same task
+    and budget), every other entry also gets its drift mitigation DM = 1 − AD / AD_reference
+    with a paired bootstrap CI (DESIGN §4).
 
     Returns:
         (report, warnings): warnings name prompts present on one side only.
 
     Raises:
         DriftCapsError: a folder without samples, a tuned folder made on another base model (or
-            the base folder itself), no shared prompts, or a bad output path.
+            the base folder itself), no shared prompts, a ``reference`` that names no tuned
+            entry, or a bad output path.
     """
     if not tuned:
         raise DriftCapsError("no --tuned folder given; pass at least one results folder of a tuned model.")
@@ -71,7 +77,10 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
     labels = names or [Path(t).name or str(t) for t in tuned]
     if len(labels) != len(tuned):
         raise DriftCapsError(f"{len(labels)} --name values for {len(tuned)} --tuned folders; give one each.")
+    if reference is not None and reference not in labels:
+        raise DriftCapsError(f"--reference {reference!r} names no tuned entry; choose one of {', '.join(labels)}.")
     base_id = _base_identity(base)
+    judged = {}
     for label, folder in zip(labels, tuned, strict=True):
         if Path(folder).resolve() == Path(base).resolve():
             raise DriftCapsError(f"--tuned {folder} is the --base folder; pass the results of the tuned model.")
@@ -79,7 +88,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         if base_id and tuned_id and base_id != tuned_id:
             raise DriftCapsError(f"{folder}: its responses come from another base model than {base} "
                                  f"({tuned_id[:60]} vs {base_id[:60]}); drift compares a model with its own fine-tune.")
-        recs = load_judged(folder, rj, hj)
+        recs = judged[label] = load_judged(folder, rj, hj)
         only_b, only_t = unpaired_ids(base_records, recs)
         if only_b or only_t:
             warnings.append(f"{folder}: {len(only_b)} base and {len(only_t)} tuned prompts have no partner "
@@ -88,6 +97,12 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         entries.append(compute_drift(base_records, recs, name=label, results_dir=str(Path(folder)),
                                      n_boot=n_boot, seed=seed,
                                      adapter=AdapterInfo(**adapter) if adapter else None))
+    if reference is not None:
+        for entry in entries:
+            entry.reference = reference
+            if entry.name != reference:
+                entry.drift_mitigation = drift_mitigation(base_records, judged[reference], judged[entry.name],
+                                                          n_boot=n_boot, seed=seed)
     r, h = get_refusal_judge(rj), get_harm_judge(hj)
     base_model = (meta.get("provenance") or {}).get("model")
     report = DriftReport(

@@ -74,6 +74,10 @@ def print_drift(report: DriftReport) -> None:
                       str(st.complied_to_refused), "–" if st.mcnemar_p is None else f"{st.mcnemar_p:.2g}",
                       style="bold" if name == "all" else None)
         console.print(t)
+        if td.drift_mitigation is not None:
+            console.print(f"[bold]drift mitigation of {td.name} vs {td.reference}: DM = "
+                          f"{fmt(td.drift_mitigation, True)}[/bold] (1 − AD/AD_{td.reference}; ↑ better, "
+                          f"1 = no drift left, 0 = as much as {td.reference})")
     console.print("AD = RR_base − RR_tuned on unsafe prompts (> 0: refusals lost). R→C / C→R: unsafe prompts "
                   "refused by the base and answered by the tuned model / the reverse. ΔORR on safe prompts.")
 

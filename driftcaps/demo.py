@@ -1,15 +1,18 @@
-"""The main job (README Quickstart): base model -> LoRA on benign data -> eval both -> drift.
+"""The main job (README Quickstart): base model -> plain LoRA and AlignGuard-LoRA on the same benign
+data -> evaluate all three -> paired drift and drift mitigation.
 
 Stages write into one folder and are reused when already complete (``--fresh`` redoes them)::
 
-    OUT/adapter/   the LoRA adapter (PEFT files, training_log.jsonl, run.json)
-    OUT/base/      driftcaps eval of the base model (lm-eval files, judged.jsonl, report.json)
-    OUT/lora/      driftcaps eval of base + adapter
-    OUT/drift.json, OUT/drift.png   the paired drift report and its plot
-    OUT/demo.json  the settings of the demo in this folder
+    OUT/adapter/       the plain LoRA adapter (PEFT files, training_log.jsonl, run.json)
+    OUT/adapter-agl/   the AlignGuard-LoRA adapter, same task, steps, lr and seed
+    OUT/base/          driftcaps eval of the base model (lm-eval files, judged.jsonl, report.json)
+    OUT/lora/, OUT/agl/   driftcaps eval of base + each adapter
+    OUT/drift.json, OUT/drift.png   the paired drift report (AD per adapter, DM of AGL vs LoRA)
+    OUT/demo.json      the settings of the demo in this folder
 
-A folder made with other settings (model, steps, limit, DriftCaps build) is refused rather than
-silently reused: pass ``--fresh`` or another ``--out``.
+``--no-agl`` skips the AGL stages (the LoRA-only demo of issue 2, about 10 minutes shorter).
+A folder made with other settings (model, steps, limit, methods, DriftCaps build) is refused
+rather than silently reused: pass ``--fresh`` or another ``--out``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,14 @@ from driftcaps.models import resolve_model
 from driftcaps.report import EvalReport
 
 DEMO_TRAINING = dict(task_data="mmlu-affirmative", rank=16, alpha=32.0, lr=3e-4, batch_size=4,
-                     max_length=256, dtype="bfloat16", eval_every=20, heldout=32, seed=0, align_heldout=0)
-"""LoRA settings of the demo (DESIGN §11: the affirmative answer style moves Qwen's refusals)."""
+                     max_length=256, dtype="bfloat16", eval_every=0, heldout=32, seed=0, align_heldout=16,
+                     fisher_samples=64)
+"""Settings shared by both adapters of the demo (DESIGN §11: the affirmative answer style moves
+Qwen's refusals). They equal the ``lora`` and ``agl`` runs of ``benchmarks/reproduce_agl.py``
+(apart from how often the held-out losses are logged, which does not change the adapter)."""
+
+DEMO_METHODS = {"lora": {"method": "lora"}, "agl": {"method": "agl"}}
+"""Adapters the demo trains: name -> TrainConfig overrides (AGL at its default lambdas)."""
 
 
 def _stage(title: str) -> None:
@@ -51,7 +60,7 @@ def _check_settings(out: Path, settings: dict) -> None:
     write_json(record, settings)
 
 
-def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool) -> None:
+def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, agl: bool = True) -> None:
     """Run (or resume) the demo into ``out``; see the module docstring."""
     from agl.train import train
     from driftcaps.data import manifest_sha256
@@ -62,25 +71,31 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool) 
         if out.is_dir() and not (out / "demo.json").is_file() and any(out.iterdir()):
             raise DriftCapsError(f"{out}: not a demo folder (no demo.json); --fresh only clears demo folders.")
         shutil.rmtree(out)
-    _stage("1/5 base model and data")
+    methods = {k: v for k, v in DEMO_METHODS.items() if agl or k == "lora"}
+    n = 2 + 2 * len(methods)
+    _stage(f"1/{n} base model and data")
     base = resolve_model(model)
     console.print(f"base model: {base.name} ({base.path})")
     console.print(f"DriftCaps: {ensure_built()}")
     settings = {"model": base.name, "model_path": base.path, "weights_sha256": base.weights_sha256,
-                "steps": steps, "limit": limit, "training": DEMO_TRAINING,
+                "steps": steps, "limit": limit, "training": DEMO_TRAINING, "methods": methods,
                 "driftcaps_manifest_sha256": manifest_sha256()}
     _check_settings(out, settings)
 
-    _stage(f"2/5 plain LoRA fine-tune on benign data ({steps} steps)")
-    adapter = out / "adapter"
-    if (adapter / "run.json").is_file():
-        console.print(f"reusing {adapter}")
-    else:
-        train(TrainConfig(method="lora", base=model, output=str(adapter), steps=steps, **DEMO_TRAINING))
+    adapters = {}
+    for i, (name, overrides) in enumerate(methods.items(), start=2):
+        title = "plain LoRA" if name == "lora" else "AlignGuard-LoRA (Fisher, task and collision terms)"
+        _stage(f"{i}/{n} {title} fine-tune on benign data ({steps} steps)")
+        adapters[name] = out / ("adapter" if name == "lora" else f"adapter-{name}")
+        if (adapters[name] / "run.json").is_file():
+            console.print(f"reusing {adapters[name]}")
+        else:
+            train(TrainConfig(base=model, output=str(adapters[name]), steps=steps, **DEMO_TRAINING, **overrides))
 
     reports: dict[str, EvalReport] = {}
-    for i, (name, ad) in enumerate((("base", None), ("lora", str(adapter))), start=3):
-        _stage(f"{i}/5 evaluate {'base' if ad is None else 'base + LoRA adapter'} on driftcaps_mini")
+    runs = [("base", None)] + [(k, str(v)) for k, v in adapters.items()]
+    for i, (name, ad) in enumerate(runs, start=2 + len(methods)):
+        _stage(f"{i}/{n} evaluate {'base' if ad is None else f'base + {name} adapter'} on driftcaps_mini")
         folder = out / name
         if (folder / "report.json").is_file():
             console.print(f"reusing {folder}")
@@ -90,12 +105,15 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool) 
                                                   overwrite=True))
         print_eval(reports[name], title=f"DriftCaps mini — {name}")
 
-    _stage("5/5 alignment drift, paired")
-    report, warnings = run_drift(out / "base", [out / "lora"], out / "drift.json", names=["lora"])
+    _stage(f"{n}/{n} alignment drift, paired")
+    names = list(adapters)
+    report, warnings = run_drift(out / "base", [out / k for k in names], out / "drift.json", names=names,
+                                 reference="lora" if len(names) > 1 else None)
     for w in warnings:
         console.print(f"warning: {w}")
     print_drift(report)
-    ad = report.tuned[0].overall.alignment_drift
-    console.print(f"[bold]alignment drift of the LoRA adapter: {ad.value:+.3f} "
-                  f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)")
+    for td in report.tuned:
+        ad = td.overall.alignment_drift
+        console.print(f"[bold]alignment drift of the {td.name} adapter: {ad.value:+.3f} "
+                      f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)")
     console.print(f"files: {out}/drift.json, {out}/drift.png; total {time.time() - t0:.0f} s")

@@ -156,6 +156,11 @@ class TunedDrift(_Model):
     adapter: AdapterInfo | None = None
     overall: DriftStats
     by_category: dict[str, DriftStats]
+    reference: str | None = None
+    """Name of the plain-LoRA entry that ``drift_mitigation`` is measured against (None: not asked)."""
+    drift_mitigation: MetricCI | None = None
+    """DM = 1 − AD_this / AD_reference with its paired 95% bootstrap CI (DESIGN §4); 1 = no drift
+    left, 0 = as much as the reference, < 0 = more. None for the reference itself."""
 
 
 class DriftReport(_Model):

@@ -128,3 +128,12 @@ def test_train_refuses_nonempty_output(tiny_model_dir: Path, task_file: Path, tm
     (tmp_path / "a" / "keep.txt").write_text("x")
     with pytest.raises(DriftCapsError, match="output folder exists and is not empty"):
         train(_cfg(tiny_model_dir, task_file, tmp_path / "a"), progress=False)
+
+
+def test_rerun_resumes_only_the_same_config(tiny_model_dir: Path, task_file: Path, tmp_path: Path):
+    out = train(_cfg(tiny_model_dir, task_file, tmp_path / "run", steps=1), progress=False)
+    before = (out / "adapter_model.safetensors").read_bytes()
+    assert train(_cfg(tiny_model_dir, task_file, out, steps=1), progress=False) == out  # finished: reused
+    assert (out / "adapter_model.safetensors").read_bytes() == before
+    with pytest.raises(DriftCapsError, match=r"holds a finished run with another config \(lr, steps\)"):
+        train(_cfg(tiny_model_dir, task_file, out, steps=2, lr=1e-3), progress=False)

@@ -26,3 +26,30 @@ def test_demo_refuses_a_foreign_folder(tmp_path: Path):
     (tmp_path / "x" / "a.txt").write_text("mine")
     with pytest.raises(DriftCapsError, match="not a demo folder"):
         _check_settings(tmp_path / "x", {"model": "m"})
+
+
+def test_demo_trains_both_adapters_and_reports_mitigation(tiny_model_dir: Path, data_dir: Path, tmp_path: Path,
+                                                          monkeypatch):
+    """The whole main job on a tiny random model: LoRA and AGL adapters, three evals, DM vs LoRA."""
+    from driftcaps import demo
+    from driftcaps.report import DriftReport
+
+    monkeypatch.setattr(demo, "DEMO_TRAINING", {**demo.DEMO_TRAINING, "batch_size": 2, "max_length": 64,
+                                                "heldout": 2, "align_heldout": 2, "fisher_samples": 14,
+                                                "dtype": "float32", "lr": 0.05})
+    out = tmp_path / "demo"
+    demo.run_demo(out, str(tiny_model_dir), steps=2, limit=6, fresh=False)
+    report = DriftReport.model_validate_json((out / "drift.json").read_text())
+    lora, agl = report.tuned
+    assert (lora.name, agl.name) == ("lora", "agl") and agl.reference == "lora"
+    assert lora.drift_mitigation is None and agl.drift_mitigation is not None
+    assert agl.drift_mitigation.n == lora.overall.n_unsafe
+    runs = {k: json.loads((out / d / "run.json").read_text()) for k, d in (("lora", "adapter"), ("agl", "adapter-agl"))}
+    assert runs["lora"]["method"] == "lora" and runs["agl"]["method"] == "agl"
+    assert runs["agl"]["n_fisher"] == 14 and runs["lora"]["config"]["seed"] == runs["agl"]["config"]["seed"]
+    # a rerun with the same settings reuses every stage; other settings are refused
+    before = (out / "agl" / "report.json").read_bytes()
+    demo.run_demo(out, str(tiny_model_dir), steps=2, limit=6, fresh=False)
+    assert (out / "agl" / "report.json").read_bytes() == before
+    with pytest.raises(DriftCapsError, match=r"other settings \(methods\)"):
+        demo.run_demo(out, str(tiny_model_dir), steps=2, limit=6, fresh=False, agl=False)

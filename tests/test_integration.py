@@ -205,3 +205,20 @@ def test_not_an_adapter_folder(tiny_model_dir: Path, tmp_path: Path, capsys):
     code, _, err = run_cli(["eval", "--model", str(tiny_model_dir), "--adapter", str(tmp_path / "ad"),
                             "--output", str(tmp_path / "o")], capsys)
     assert_one_line_error(code, err, "not a PEFT adapter folder")
+
+
+def test_drift_mitigation_against_a_reference(chain: Path, tmp_path: Path, capsys):
+    out = tmp_path / "dm.json"
+    code, _, err = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(chain / "lora"), "--tuned",
+                            str(chain / "lora"), "--name", "lora", "--name", "same", "--reference", "lora",
+                            "--output", str(out), "--n-boot", "200"], capsys)
+    assert code == 0, err
+    ref, same = DriftReport.model_validate_json(out.read_text()).tuned
+    assert ref.reference == same.reference == "lora" and ref.drift_mitigation is None
+    dm, ad = same.drift_mitigation, ref.overall.alignment_drift.value
+    assert dm.n == ref.overall.n_unsafe
+    # the same responses drift exactly as much as the reference: DM = 0 (undefined when AD_lora = 0)
+    assert dm.value is None if ad == 0 else dm.value == pytest.approx(0.0)
+    code, _, err = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(chain / "lora"),
+                            "--reference", "agl", "--output", str(tmp_path / "x.json")], capsys)
+    assert_one_line_error(code, err, "--reference 'agl' names no tuned entry")

@@ -59,13 +59,14 @@ def register(app: typer.Typer) -> None:
         harm_judge: str = typer.Option(None, "--harm-judge", help="Harm judge (default: the one named in the base report)."),
         n_boot: int = typer.Option(2000, "--n-boot", help="Paired bootstrap resamples."),
         seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+        reference: str = typer.Option(None, "--reference", help="--name of the plain-LoRA run: the others get drift mitigation DM = 1 - AD/AD_reference."),
     ) -> None:
         """Paired drift of tuned models against the base: AD, ΔHR, ΔORR, flips, McNemar, per category."""
         from driftcaps.compare import run_drift
         from driftcaps.console import print_drift
 
         report, warnings = run_drift(base, list(tuned), output, refusal_judge, harm_judge, n_boot, seed,
-                                     names=list(name) if name else None)
+                                     names=list(name) if name else None, reference=reference)
         for w in warnings:
             print(f"warning: {w}")
         print_drift(report)
@@ -75,12 +76,13 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for every artefact of the demo."),
         model: str = typer.Option("qwen2.5-coder-0.5b-instruct", "--model", help="Base model."),
-        steps: int = typer.Option(30, "--steps", help="LoRA steps on the benign task."),
+        steps: int = typer.Option(30, "--steps", help="Fine-tuning steps of each adapter on the benign task."),
         limit: int = typer.Option(None, "--limit", help="Prompts per task (quick runs) (default: all of driftcaps_mini)."),
         fresh: bool = typer.Option(False, "--fresh", help="Redo every stage instead of reusing finished ones."),
+        no_agl: bool = typer.Option(False, "--no-agl", help="Plain LoRA only (skips the AlignGuard-LoRA stages)."),
     ) -> None:
-        """The main job: fine-tune a LoRA adapter on benign data, evaluate base and adapter on
-        driftcaps_mini, report alignment drift with CIs and a plot."""
+        """The main job: fine-tune plain LoRA and AlignGuard-LoRA adapters on benign data, evaluate
+        base and adapters on driftcaps_mini, report alignment drift and drift mitigation with CIs."""
         from driftcaps.demo import run_demo
 
-        run_demo(out=out, model=model, steps=steps, limit=limit, fresh=fresh)
+        run_demo(out=out, model=model, steps=steps, limit=limit, fresh=fresh, agl=not no_agl)
