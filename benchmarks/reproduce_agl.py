@@ -36,7 +36,13 @@ RUNS: dict[str, dict] = {
     "agl -riemannian": dict(method="agl", collision_alpha=0.0),
     "agl -geodesic": dict(method="agl", collision_alpha=1.0),
     "agl fisher-only x1000": dict(method="agl", lambda_fisher=1000.0, lambda_task=0.0, lambda_collision=0.0),
+    "agl diagonal fisher-only x1000": dict(method="agl", fisher_mode="diagonal", lambda_fisher=1000.0,
+                                           lambda_task=0.0, lambda_collision=0.0),
+    "agl lambda_task x4": dict(method="agl", lambda_task=2.0),
 }
+"""The runs: plain LoRA; AGL at its defaults; one ablation per term (a weight set to 0; the collision
+mix α = 0 drops the Riemannian overlap, α = 1 the geodesic term); and the fixes tried for the Fisher
+term's scale and subspace (×1000 alone, diagonal Fisher ×1000 alone) and for the stabiliser (λ_T ×4)."""
 
 
 def slug(name: str) -> str:
