@@ -7,6 +7,7 @@ trained adapters go to temporary folders.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -63,3 +64,12 @@ def tiny_model_dir(smollm2_dir: Path, tmp_path_factory) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture()
+def task_file(tmp_path: Path) -> Path:
+    """A 12-row benign task JSONL (``prompt``/``response``) for trainer tests."""
+    rows = [{"prompt": f"What is {i} plus {i}?", "response": f"Sure! The answer is {2 * i}."} for i in range(12)]
+    p = tmp_path / "task.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return p

@@ -161,14 +161,6 @@ def _cfg(tiny_model_dir, task_file, out, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-@pytest.fixture()
-def task_file(tmp_path: Path) -> Path:
-    rows = [{"prompt": f"What is {i} plus {i}?", "response": f"Sure! The answer is {2 * i}."} for i in range(12)]
-    p = tmp_path / "task.jsonl"
-    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return p
-
-
 def _log(folder: Path) -> list[dict]:
     return [json.loads(x) for x in (folder / "training_log.jsonl").read_text().splitlines()]
 

@@ -14,14 +14,6 @@ from agl.train import check_targets
 from driftcaps.errors import DriftCapsError
 
 
-@pytest.fixture()
-def task_file(tmp_path: Path) -> Path:
-    rows = [{"prompt": f"What is {i} plus {i}?", "response": f"Sure! The answer is {2 * i}."} for i in range(12)]
-    p = tmp_path / "task.jsonl"
-    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return p
-
-
 def _cfg(tiny_model_dir, task_file, out, **kw) -> TrainConfig:
     base = dict(base=str(tiny_model_dir), task_data=str(task_file), output=str(out), steps=3, rank=4,
                 alpha=8.0, batch_size=2, max_length=64, heldout=4, eval_every=2, seed=0, dropout=0.0,
