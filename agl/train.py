@@ -127,8 +127,10 @@ def _alignment_examples(cfg: TrainConfig, base, tok) -> tuple[list[dict], list[d
 
 def _fisher(cfg: TrainConfig, base, model, examples: list[dict]):
     """The alignment Fisher of the base model, cached in ``$DRIFTCAPS_HOME/fisher`` by everything
-    it depends on (model, alignment examples, layers, m, p, mode, seed, dtype)."""
-    key = sha256_text(json.dumps([base.path, base.weights_sha256, [e["input_ids"] for e in examples],
+    it depends on (weights, tokenised alignment examples, layers, m, p, mode, seed, dtype). The
+    weight hash stands for the model where known, so copies of one model share entries; else
+    the model's path or Hub id."""
+    key = sha256_text(json.dumps([base.weights_sha256 or base.path, [e["input_ids"] for e in examples],
                                   sorted(cfg.target_modules), cfg.subspace_m, cfg.oversample, cfg.fisher_mode,
                                   cfg.seed, cfg.dtype]))[:20]
     path = cache_home() / "fisher" / f"{key}.safetensors"
