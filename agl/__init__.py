@@ -1,4 +1,4 @@
-"""The bundled fine-tuning trainer: plain LoRA now, AlignGuard-LoRA (DESIGN §5) on top of it.
+"""The bundled fine-tuning trainer: plain LoRA now, AlignGuard-LoRA (``docs/agl.md``) on top of it.
 
 Public API: :class:`TrainConfig`, :func:`load_config`, :func:`train`, :func:`load_task`.
 """

@@ -3,24 +3,29 @@
 The Fisher estimate and the alignment loss must describe the base model's *aligned behaviour*:
 its refusals to unsafe prompts and its answers to safe ones. So the prompts come from the
 ``align`` split (never ``test``: the evaluation stays clean) and the responses are the base
-model's own greedy generations (chat template, 128 new tokens), generated once and cached in
+model's own greedy generations (chat template, as many new tokens as the tasks generate), generated once and cached in
 ``$DRIFTCAPS_HOME/alignment/<key>.jsonl``, keyed by model, DriftCaps manifest and settings.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from driftcaps.data import load_items, manifest_sha256
 from driftcaps.data.schema import Item, unit_hash
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_jsonl, sha256_text, write_jsonl
-from driftcaps.models import ResolvedModel
+from driftcaps.models import ModelInfo
 from driftcaps.paths import cache_home
+from driftcaps.progress import note, progress
+from driftcaps.tasks import generation_settings
 
-MAX_NEW_TOKENS = 128
+
+def max_new_tokens() -> int:
+    """New tokens per response: the DriftCaps tasks' ``max_gen_toks`` (the alignment data are
+    generated as the evaluation generates)."""
+    return int(generation_settings()["max_gen_toks"])
 
 
 def choose_prompts(n: int) -> list[Item]:
@@ -39,9 +44,8 @@ def choose_prompts(n: int) -> list[Item]:
 
 
 def generate(model_path: str, prompts: list[str], batch_size: int = 16, dtype: str = "bfloat16") -> list[str]:
-    """Greedy responses (chat template, :data:`MAX_NEW_TOKENS` new tokens) of a model."""
+    """Greedy responses (chat template, :func:`max_new_tokens` new tokens) of a model."""
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_path)
@@ -53,18 +57,18 @@ def generate(model_path: str, prompts: list[str], batch_size: int = 16, dtype: s
              if tok.chat_template else p for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths batch together
     out = [""] * len(texts)
-    for start in tqdm(range(0, len(order), batch_size), desc="base responses (alignment data)", unit="batch"):
+    for start in progress(range(0, len(order), batch_size), desc="base responses (alignment data)", unit="batch"):
         idx = order[start:start + batch_size]
         enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id)
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens(), do_sample=False, pad_token_id=tok.pad_token_id)
         for i, row in zip(idx, tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True),
                           strict=True):
             out[i] = row.strip()
     return out
 
 
-def alignment_data(base: ResolvedModel, n: int) -> list[dict]:
+def alignment_data(base: ModelInfo, n: int) -> list[dict]:
     """The first ``n`` alignment rows ``{id, label, prompt, response}`` for ``base`` (see
     :func:`choose_prompts`), from the cache or generated now; the cache grows as needed.
 
@@ -76,15 +80,14 @@ def alignment_data(base: ResolvedModel, n: int) -> list[dict]:
     prompts = choose_prompts(n)
     if len(prompts) < n:
         raise DriftCapsError(f"the DriftCaps align split has only {len(prompts)} prompts, fewer than {n} requested.")
-    key = sha256_text(json.dumps([base.path, base.weights_sha256, manifest_sha256(), MAX_NEW_TOKENS]))[:16]
+    key = sha256_text(json.dumps([base.path, base.weights_sha256, manifest_sha256(), max_new_tokens()]))[:16]
     path = cache_home() / "alignment" / f"{Path(base.path).name}-{key}.jsonl"
     rows = read_jsonl(path) if path.is_file() else []
     if [r["id"] for r in rows[:n]] != [p.id for p in prompts[:len(rows)]]:
         rows = []  # another order (older recipe): start again
     if len(rows) < n:
         todo = prompts[len(rows):]
-        print(f"generating the base model's responses to {len(todo)} align-split prompts (cached in {path}) ...",
-              file=sys.stderr)
+        note(f"generating the base model's responses to {len(todo)} align-split prompts (cached in {path}) ...")
         responses = generate(base.path, [p.prompt for p in todo])
         rows += [{"id": p.id, "label": p.label, "prompt": p.prompt, "response": r}
                  for p, r in zip(todo, responses, strict=True)]

@@ -4,12 +4,12 @@ A task file is JSON Lines with one example per line, either ``{"prompt": str, "r
 or ``{"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}`` (single turn). The
 loss is taken on the response tokens only.
 
-Built-in tasks (DESIGN §11): MMLU questions from the subjects that DriftCaps does not use
+Built-in tasks (``docs/results.md``): MMLU questions from the subjects that DriftCaps does not use
 (``mmlu_task_subjects`` in ``data/categories.yaml``), answered
 
 - ``mmlu-affirmative``: in the friendly style of common instruction data:
   "Sure! I'd be happy to help with that. The answer is (B) <choice>." Benign, yet it moved
-  Qwen's refusals strongly in DESIGN §11's measurement;
+  Qwen's refusals strongly in the measurement of ``docs/results.md``;
 - ``mmlu-bare``: "The answer is (B) <choice>." (did not move them).
 """
 

@@ -1,4 +1,4 @@
-"""The AGL objective on a PEFT LoRA model (DESIGN §5, docs/agl.md).
+"""The AGL objective on a PEFT LoRA model (docs/agl.md).
 
 ``AGLObjective`` reads each LoRA layer's update ``ΔW = scaling · B @ A`` and adds, summed over
 the adapted layers::
@@ -80,5 +80,4 @@ class AGLObjective:
         """``λ_A · fisher + λ_T · task_reg + λ_NC · (α · riemannian + (1 − α) · geodesic)``."""
         c = self.cfg
         return (c.lambda_fisher * terms["fisher"] + c.lambda_task * terms["task_reg"]
-                + c.lambda_collision * (c.collision_alpha * terms["riemannian"]
-                                        + (1 - c.collision_alpha) * terms["geodesic"]))
+                + c.lambda_collision * R.collision_mix(terms["riemannian"], terms["geodesic"], c.collision_alpha))

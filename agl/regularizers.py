@@ -1,4 +1,4 @@
-"""The AlignGuard-LoRA regularisers as pure tensor functions (DESIGN §5; docs/agl.md).
+"""The AlignGuard-LoRA regularisers as pure tensor functions (docs/agl.md).
 
 Shapes, per adapted linear layer with frozen weight ``W0`` of shape (out, in):
 
@@ -31,7 +31,7 @@ def soft_split(delta_w: Tensor, basis: Tensor, weights: Tensor, coeffs: Tensor |
     ``ΔW_A = Σ_k w_k c_k u_k`` and ``ΔW_T = ΔW − ΔW_A``, with ``w_k`` in (0, 1).
 
     An exact projection (all ``w_k = 1``) would make ``<ΔW_A, ΔW_T> = 0`` and the collision terms
-    vanish (the trap of DESIGN §5); with soft weights ``<ΔW_A, ΔW_T> = Σ_k w_k (1 − w_k) c_k²``.
+    vanish (the trap described in docs/agl.md); with soft weights ``<ΔW_A, ΔW_T> = Σ_k w_k (1 − w_k) c_k²``.
     ``coeffs`` may pass :func:`coefficients` already computed (it reads the whole basis).
     Returns two (out, in) tensors.
     """
@@ -79,6 +79,11 @@ def geodesic_separation(dw_a: Tensor, dw_t: Tensor, eps: float) -> Tensor:
     return inner**2 / ((dw_a**2).sum() * (dw_t**2).sum() + eps)
 
 
+def collision_mix(e_rm: Tensor, e_geo: Tensor, alpha: float) -> Tensor:
+    """The collision-aware term from its two energies: ``α · E_rm + (1 − α) · E_geo``."""
+    return alpha * e_rm + (1 - alpha) * e_geo
+
+
 def collision_penalty(dw_a: Tensor, dw_t: Tensor, alpha: float, beta: float, tau: float, eps: float) -> Tensor:
-    """The collision-aware term ``α · E_rm + (1 − α) · E_geo``."""
-    return alpha * riemannian_overlap(dw_a, dw_t, beta, tau) + (1 - alpha) * geodesic_separation(dw_a, dw_t, eps)
+    """The collision-aware term ``α · E_rm + (1 − α) · E_geo`` of one layer's split update."""
+    return collision_mix(riemannian_overlap(dw_a, dw_t, beta, tau), geodesic_separation(dw_a, dw_t, eps), alpha)

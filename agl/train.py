@@ -19,12 +19,14 @@ PyTorch DDP (gloo on CPU, NCCL on GPUs); rank 0 logs and writes.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import random
 import time
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ConfigDict
 
 from agl.alignment import alignment_data
 from agl.config import TrainConfig
@@ -32,12 +34,48 @@ from agl.data import load_task, tokenize_example
 from agl.fisher import AlignmentFisher, estimate
 from agl.model import AGLObjective
 from driftcaps import __version__
-from driftcaps.adapters import model_arch
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import sha256_text, staged_dir, write_json, write_jsonl
-from driftcaps.models import resolve_model
+from driftcaps.io import read_json, sha256_text, staged_dir, write_jsonl
+from driftcaps.models import ModelInfo, TrainedBase, model_arch, resolve_model
 from driftcaps.paths import cache_home
+from driftcaps.progress import note
+from driftcaps.progress import progress as progress_bar
 from driftcaps.provenance import now_iso, package_versions
+from driftcaps.schema import VersionedRecord, validate_record, write_record
+
+
+class TrainingRun(VersionedRecord):
+    """``run.json`` of an adapter folder: what produced the adapter (config, seed, base model
+    fingerprint, task data hash, package versions) and its final losses.
+
+    ``final`` holds ``loss``, ``task_loss``, ``eval_task_loss``, ``eval_alignment_loss`` at the
+    last step and ``eval_task_loss_before``, ``eval_alignment_loss_before`` at step 0 (nats per
+    response token; None where not measured).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    KIND = "driftcaps.agl.run"
+    SCHEMA_VERSION = 1
+    kind: Literal["driftcaps.agl.run"] = "driftcaps.agl.run"
+    schema_version: int = 1
+    method: str
+    config: TrainConfig
+    seed: int
+    world_size: int
+    base_model: TrainedBase
+    task_data: dict[str, Any]
+    n_train: int
+    n_heldout: int
+    n_skipped_too_long: int
+    n_fisher: int
+    n_align_heldout: int
+    fisher: dict[str, Any] | None
+    trainable_parameters: int
+    final: dict[str, float | None]
+    wall_seconds: float
+    created_at: str
+    driftcaps_version: str
+    packages: dict[str, str]
 
 
 def check_targets(model, target_modules: list[str], rank: int) -> None:
@@ -138,10 +176,8 @@ def _fisher(cfg: TrainConfig, base, model, examples: list[dict]):
         cached = AlignmentFisher.load(path)
         cached.meta["from_cache"] = str(path)
         return cached
-    from tqdm.auto import tqdm
-
     passes = 2 if cfg.fisher_mode == "subspace" else 1
-    bar = tqdm(total=passes * len(examples), desc="Fisher estimate (alignment data)", unit="example")
+    bar = progress_bar(total=passes * len(examples), desc="Fisher estimate (alignment data)", unit="example")
     fisher = estimate(model, examples, cfg.target_modules, cfg.subspace_m, cfg.oversample, cfg.fisher_mode,
                       cfg.seed, progress=lambda stage, done: bar.update(1))
     bar.close()
@@ -159,10 +195,10 @@ def _finished_with_same_config(out: Path, cfg: TrainConfig) -> bool:
     if not record.is_file():
         return False
     try:
-        old = json.loads(record.read_text(encoding="utf-8")).get("config") or {}
-    except (ValueError, AttributeError):
+        old = dict(read_json(record, "training run record").get("config") or {})
+    except (DriftCapsError, AttributeError, TypeError, ValueError):
         return False
-    new = dataclasses.asdict(cfg)
+    new = cfg.model_dump()
     diff = sorted(k for k in new.keys() | old.keys() if old.get(k) != new.get(k))
     if diff:
         raise DriftCapsError(f"{out}: holds a finished run with another config ({', '.join(diff)}); "
@@ -184,8 +220,50 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def train(cfg: TrainConfig, progress: bool = True) -> Path:
+def read_run(folder: str | Path) -> TrainingRun:
+    """The ``run.json`` of an adapter folder written by :func:`train`.
+
+    Raises:
+        DriftCapsError: missing, malformed or from a newer DriftCaps.
+    """
+    path = Path(folder) / "run.json"
+    return validate_record(TrainingRun, read_json(path, "training run record"), path,
+                           "train the adapter again with `driftcaps agl train`")
+
+
+def train_step(forward, batch: dict, objective: AGLObjective | None, params: list, opt, sched,
+               max_grad_norm: float) -> dict[str, float]:
+    """One optimizer step: task loss (+ the AGL terms), backward, clip, step; returns the logged
+    values (``loss``, ``task_loss``, ``reg_loss`` and each AGL term, unweighted).
+
+    Raises:
+        DriftCapsError: the loss is not finite (diverged).
+    """
+    import torch
+
+    task_loss = forward(**batch).loss
+    terms = objective.terms() if objective else {}
+    reg = objective.loss(terms) if objective else torch.zeros(())
+    loss = task_loss + reg
+    if not math.isfinite(loss.item()):
+        raise DriftCapsError(f"training diverged (loss {loss.item()}); lower --lr.")
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    opt.step()
+    if sched is not None:
+        sched.step()
+    opt.zero_grad(set_to_none=True)
+    return {"loss": loss.item(), "task_loss": task_loss.item(), "reg_loss": reg.item(),
+            **{k: v.item() for k, v in terms.items()}}
+
+
+def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None) -> Path:
     """Fine-tune an adapter (plain LoRA or AGL) on ``cfg.task_data``; return the adapter folder.
+
+    Args:
+        cfg: the training config.
+        progress: show a progress bar (rank 0 only).
+        base: ``cfg.base`` already resolved (:func:`driftcaps.models.resolve_model`), or None.
 
     Raises:
         DriftCapsError: a bad config value, missing target modules, rank too large, bad or empty
@@ -193,16 +271,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """
     import torch
     from peft import LoraConfig, get_peft_model
-    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    cfg.validate()
     out = Path(cfg.output)
     if out.exists() and not out.is_dir():
         raise DriftCapsError(f"{out}: exists and is a file; give a folder as --output.")
     if out.exists() and any(out.iterdir()):
         if _finished_with_same_config(out, cfg):
-            print(f"{out}: already holds this run (same config); reusing it.")
+            note(f"{out}: already holds this run (same config); reusing it.")
             return out
         raise DriftCapsError(f"{out}: output folder exists and is not empty; choose another --output.")
     rank, world = _distributed()
@@ -213,7 +289,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     torch.manual_seed(cfg.seed)
 
     # 1. data: task examples (held-out first, fixed by the task's order) and alignment examples
-    base = resolve_model(cfg.base)
+    base = base or resolve_model(cfg.base)
     try:
         tok = AutoTokenizer.from_pretrained(base.path)
     except OSError as e:
@@ -247,25 +323,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     order = random.Random(cfg.seed).sample(range(len(train_ex)), len(train_ex))
     log: list[dict] = [evaluate({"step": 0})]
     cursor = 0
-    bar = tqdm(range(1, cfg.steps + 1), desc=f"{cfg.method} fine-tune", disable=not progress or rank > 0, unit="step")
+    bar = progress_bar(range(1, cfg.steps + 1), desc=f"{cfg.method} fine-tune", disable=not progress or rank > 0,
+                   unit="step")
     for step in bar:
         ids = [order[(cursor + i) % len(order)] for i in range(cfg.batch_size)]
         cursor += cfg.batch_size
         batch = collate([train_ex[i] for i in ids[rank::world]], pad_id)
         ts = time.time()
-        task_loss = forward(**batch).loss
-        terms = objective.terms() if objective else {}
-        reg = objective.loss(terms) if objective else torch.zeros(())
-        loss = task_loss + reg
-        if not math.isfinite(loss.item()):
-            raise DriftCapsError(f"training diverged at step {step} (loss {loss.item()}); lower --lr.")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        entry = {"step": step, "loss": loss.item(), "task_loss": task_loss.item(), "reg_loss": reg.item(),
-                 **{k: v.item() for k, v in terms.items()}, "lr": sched.get_last_lr()[0],
+        values = train_step(forward, batch, objective, params, opt, sched, cfg.max_grad_norm)
+        entry = {"step": step, **values, "lr": sched.get_last_lr()[0],
                  "tokens": int((batch["labels"] != -100).sum()), "seconds": round(time.time() - ts, 4)}
         if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
             evaluate(entry)
@@ -277,21 +343,18 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         with staged_dir(out) as stage:
             model.save_pretrained(stage)
             write_jsonl(stage / "training_log.jsonl", log)
-            write_json(stage / "run.json", {
-                "kind": "driftcaps.agl.run", "method": cfg.method, "config": dataclasses.asdict(cfg),
-                "seed": cfg.seed, "world_size": world,
-                "base_model": {"name": base.name, "path": base.path, "source": base.source,
-                               "weights_sha256": base.weights_sha256, "arch": model_arch(base.path)},
-                "task_data": task_info, "n_train": len(train_ex), "n_heldout": len(held),
-                "n_skipped_too_long": too_long, "n_fisher": len(fisher_ex), "n_align_heldout": len(align_held),
-                "fisher": fisher.meta if fisher else None,
-                "trainable_parameters": sum(p.numel() for p in params),
-                "final": {k: log[-1].get(k) for k in ("loss", "task_loss", "eval_task_loss", "eval_alignment_loss")}
+            write_record(stage / "run.json", TrainingRun(
+                method=cfg.method, config=cfg, seed=cfg.seed, world_size=world,
+                base_model=TrainedBase(**base.model_dump(), arch=model_arch(base.path)),
+                task_data=task_info, n_train=len(train_ex), n_heldout=len(held),
+                n_skipped_too_long=too_long, n_fisher=len(fisher_ex), n_align_heldout=len(align_held),
+                fisher=fisher.meta if fisher else None,
+                trainable_parameters=sum(p.numel() for p in params),
+                final={k: log[-1].get(k) for k in ("loss", "task_loss", "eval_task_loss", "eval_alignment_loss")}
                 | {"eval_task_loss_before": log[0]["eval_task_loss"],
                    "eval_alignment_loss_before": log[0].get("eval_alignment_loss")},
-                "wall_seconds": round(time.time() - t0, 1), "created_at": now_iso(),
-                "driftcaps_version": __version__, "packages": package_versions(),
-            })
+                wall_seconds=round(time.time() - t0, 1), created_at=now_iso(),
+                driftcaps_version=__version__, packages=package_versions()))
     if world > 1:
         import torch.distributed as dist
 

@@ -23,7 +23,7 @@ from agl.config import TrainConfig
 from agl.data import load_task, tokenize_example
 from agl.fisher import estimate
 from agl.model import AGLObjective
-from agl.train import collate
+from agl.train import collate, train_step
 from driftcaps.models import resolve_model
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16")
     args = ap.parse_args()
     cfg = TrainConfig(method="agl", base=args.model, task_data="mmlu-affirmative", output="-",
-                      batch_size=args.batch_size, fisher_samples=args.fisher_samples, dtype=args.dtype).validate()
+                      batch_size=args.batch_size, fisher_samples=args.fisher_samples, dtype=args.dtype)
     base = resolve_model(cfg.base)
     tok = AutoTokenizer.from_pretrained(base.path)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -67,12 +67,7 @@ def main() -> None:
         batch = collate(examples[step * cfg.batch_size:(step + 1) * cfg.batch_size], pad)
         for name, (pm, opt, obj) in runs.items():
             t = time.perf_counter()
-            loss = pm(**batch).loss
-            if obj is not None:
-                loss = loss + obj.loss(obj.terms())
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            train_step(pm, batch, obj, [p for p in pm.parameters() if p.requires_grad], opt, None, cfg.max_grad_norm)
             if step:
                 times[name].append(time.perf_counter() - t)
     lora_s, agl_s = statistics.median(times["lora"]), statistics.median(times["agl"])

@@ -15,7 +15,6 @@ Runs are resumable: a run whose evaluation report exists is reused. Results go t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -86,7 +85,8 @@ def main() -> None:
             "train_seconds": run["wall_seconds"], "fisher_seconds": (run.get("fisher") or {}).get("seconds"),
         })
     write_json(out / "results.json", {"model": MODEL, "steps": args.steps, "common": COMMON,
-                                      "defaults": dataclasses.asdict(TrainConfig()), "runs": rows})
+                                      "defaults": {k: f.get_default(call_default_factory=True)
+                                                   for k, f in TrainConfig.model_fields.items() if not f.is_required()}, "runs": rows})
     lines = ["| run | RR base→tuned | AD [95% CI] | DM vs LoRA [95% CI] | ΔORR | task loss | alignment loss |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:

@@ -8,19 +8,45 @@ to refuse an adapter on the wrong base with a one-line error.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
 
+from pydantic import ConfigDict
+
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_json, sha256_file
-from driftcaps.models import ResolvedModel
-from driftcaps.report import AdapterInfo
+from driftcaps.models import ModelInfo, TrainedBase, model_arch
+from driftcaps.schema import Record, VersionedRecord, validate_record
 
 log = logging.getLogger(__name__)
 
-ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
+
+class AdapterInfo(Record):
+    """A PEFT adapter as reports record it.
+
+    Attributes:
+        path: the adapter folder (absolute).
+        weights_sha256: sha256 of ``adapter_model.safetensors`` (64 hex characters): the
+            adapter's identity.
+        base_model: ``base_model_name_or_path`` of ``adapter_config.json`` (may be a path of
+            another machine).
+        rank: LoRA rank ``r`` of ``adapter_config.json``.
+    """
+
+    path: str
+    weights_sha256: str
+    base_model: str | None = None
+    rank: int | None = None
+
+
+class _RunBase(VersionedRecord):
+    """The one part of an adapter's ``run.json`` (written by :mod:`agl`) that this module reads."""
+
+    model_config = ConfigDict(extra="ignore")
+    KIND = "driftcaps.agl.run"
+    SCHEMA_VERSION = 1
+    base_model: TrainedBase | None = None
 
 
 def adapter_info(folder: str | Path) -> AdapterInfo:
@@ -37,16 +63,6 @@ def adapter_info(folder: str | Path) -> AdapterInfo:
     cfg = read_json(cfg_path, "adapter config")
     return AdapterInfo(path=str(d.resolve()), weights_sha256=sha256_file(weights),
                        base_model=cfg.get("base_model_name_or_path"), rank=cfg.get("r"))
-
-
-def model_arch(path: str) -> dict | None:
-    """The architecture summary (:data:`ARCH_KEYS`) of a local model folder, or None for Hub ids."""
-    cfg = Path(path) / "config.json"
-    if not cfg.is_file():
-        return None
-    data = json.loads(cfg.read_text(encoding="utf-8"))
-    text = data.get("text_config") or {}
-    return {k: data.get(k, text.get(k)) for k in ARCH_KEYS}
 
 
 def _shape_mismatch(weights: Path, model_path: str) -> str | None:
@@ -76,7 +92,7 @@ def _shape_mismatch(weights: Path, model_path: str) -> str | None:
     return None
 
 
-def check_adapter(folder: str | Path, model: ResolvedModel) -> AdapterInfo:
+def check_adapter(folder: str | Path, model: ModelInfo) -> AdapterInfo:
     """Check that the adapter in ``folder`` fits ``model``; return its description.
 
     1. ``run.json`` (adapters of ``driftcaps agl train``): the base weight hash must match when
@@ -91,16 +107,18 @@ def check_adapter(folder: str | Path, model: ResolvedModel) -> AdapterInfo:
     info = adapter_info(folder)
     run_path = Path(folder) / "run.json"
     if run_path.is_file():
-        base = read_json(run_path, "training run record").get("base_model") or {}
-        theirs, ours = base.get("weights_sha256"), model.weights_sha256
+        run = validate_record(_RunBase, read_json(run_path, "training run record"), run_path,
+                              "train the adapter again with `driftcaps agl train`")
+        base = run.base_model or TrainedBase(name="?", path="?")
+        theirs, ours = base.weights_sha256, model.weights_sha256
         same = None
         if theirs and ours:
             same = theirs == ours
-        elif base.get("arch") and model_arch(model.path):
-            same = base["arch"] == model_arch(model.path)
+        elif base.arch and model_arch(model.path):
+            same = base.arch == model_arch(model.path)
         if same is False:
-            raise DriftCapsError(f"{folder}: adapter was trained on base {base.get('name', '?')!r}, not on "
-                                 f"{model.name!r}; pass --model {base.get('name', '<its base>')} "
+            raise DriftCapsError(f"{folder}: adapter was trained on base {base.name!r}, not on "
+                                 f"{model.name!r}; pass --model {base.name} "
                                  "or train an adapter for this model.")
     if model_arch(model.path) is not None:
         problem = _shape_mismatch(Path(folder) / "adapter_model.safetensors", model.path)

@@ -2,7 +2,7 @@
 
 Reads the logged responses of each folder (``driftcaps eval`` output, or plain ``lm_eval
 --log_samples`` output), judges them all with the same judges, pairs them by DriftCaps item id
-and computes :class:`~driftcaps.report.DriftReport`; writes it as JSON and a PNG bar chart.
+and computes :class:`~driftcaps.drift.DriftReport`; writes it as JSON and a PNG bar chart.
 """
 
 from __future__ import annotations
@@ -11,54 +11,60 @@ import logging
 from pathlib import Path
 
 from driftcaps import __version__
-from driftcaps.drift import compute_drift, drift_mitigation, unpaired_ids
+from driftcaps.drift import DriftReport, compute_drift, drift_mitigation, unpaired_ids
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import read_json, write_json
-from driftcaps.judges import get_harm_judge, get_refusal_judge
+from driftcaps.judges import (
+    DEFAULT_HARM_JUDGE,
+    DEFAULT_REFUSAL_JUDGE,
+    get_harm_judge,
+    get_refusal_judge,
+)
+from driftcaps.judges.apply import JudgedResponse, judge_responses
 from driftcaps.plots import plot_drift
 from driftcaps.provenance import now_iso
-from driftcaps.report import AdapterInfo, DriftReport, JudgedResponse, JudgeInfo, ModelInfo
-from driftcaps.samples import find_results, judge_rows, load_sample_rows, read_report_meta
+from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
+from driftcaps.responses import lm_eval_model_args, load_responses
+from driftcaps.schema import write_record
+from driftcaps.stats import N_BOOT
 
 log = logging.getLogger(__name__)
 
 
-def _judge_names(meta: dict, refusal: str | None, harm: str | None) -> tuple[str, str]:
+def _report(folder: str | Path) -> EvalReport | None:
+    """The folder's ``report.json`` (``driftcaps eval`` output), or None for plain lm-eval output."""
+    return read_eval_report(folder) if (Path(folder) / REPORT_FILE).is_file() else None
+
+
+def _judge_names(report: EvalReport | None, refusal: str | None, harm: str | None) -> tuple[str, str]:
     """Judges to use: explicit names, else those named in the base report, else the defaults."""
-    named = {j["kind"]: j["name"] for j in meta.get("judges", [])}
-    return refusal or named.get("refusal", "trained"), harm or named.get("harm", "trained")
+    named = {j.kind: j.name for j in report.judges} if report else {}
+    return refusal or named.get("refusal", DEFAULT_REFUSAL_JUDGE), harm or named.get("harm", DEFAULT_HARM_JUDGE)
 
 
 def _base_identity(folder: str | Path) -> str | None:
     """Which base model produced a results folder: its weight hash or path from ``report.json``,
     else ``pretrained`` from lm-eval's results file; None when unknown."""
-    model = (read_report_meta(folder).get("provenance") or {}).get("model") or {}
-    if model:
-        return model.get("weights_sha256") or model.get("path")
-    results = find_results(folder)
-    if results is None:
-        return None
-    args = (read_json(results, "lm-eval results").get("config") or {}).get("model_args")
-    if isinstance(args, str):
-        args = dict(kv.split("=", 1) for kv in args.split(",") if "=" in kv)
-    return (args or {}).get("pretrained")
+    report = _report(folder)
+    if report is not None:
+        return report.provenance.model.weights_sha256 or report.provenance.model.path
+    return lm_eval_model_args(folder).get("pretrained")
 
 
 def load_judged(folder: str | Path, refusal_name: str, harm_name: str) -> list[JudgedResponse]:
-    """Judge the responses logged in a results folder (see :func:`driftcaps.samples.load_sample_rows`)."""
-    return judge_rows(load_sample_rows(folder), get_refusal_judge(refusal_name), get_harm_judge(harm_name))
+    """Judge the responses logged in a results folder (see :func:`driftcaps.responses.load_responses`)."""
+    return judge_responses(load_responses(folder), get_refusal_judge(refusal_name), get_harm_judge(harm_name))
 
 
 def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | None = None,
               refusal_judge: str | None = None, harm_judge: str | None = None,
-              n_boot: int = 2000, seed: int = 0, names: list[str] | None = None,
+              n_boot: int = N_BOOT, seed: int = 0, names: list[str] | None = None,
               reference: str | None = None) -> tuple[DriftReport, list[str]]:
     """Compute drift of each ``tuned`` folder against ``base``; write JSON and PNG when ``output``
     is given (``output`` and ``output`` with suffix ``.png``).
 
     With ``reference`` (the name of one tuned entry, normally plain LoRA trained on the same task
     and budget), every other entry also gets its drift mitigation DM = 1 − AD / AD_reference
-    with a paired bootstrap CI (DESIGN §4).
+    with a paired bootstrap CI (``docs/metrics.md#drift-mitigation``).
 
     Returns:
         (report, warnings): warnings name prompts present on one side only.
@@ -70,8 +76,8 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
     """
     if not tuned:
         raise DriftCapsError("no --tuned folder given; pass at least one results folder of a tuned model.")
-    meta = read_report_meta(base)
-    rj, hj = _judge_names(meta, refusal_judge, harm_judge)
+    base_report = _report(base)
+    rj, hj = _judge_names(base_report, refusal_judge, harm_judge)
     base_records = load_judged(base, rj, hj)
     warnings, entries = [], []
     labels = names or [Path(t).name or str(t) for t in tuned]
@@ -93,28 +99,25 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         if only_b or only_t:
             warnings.append(f"{folder}: {len(only_b)} base and {len(only_t)} tuned prompts have no partner "
                             "and were left out (evaluate both with the same tasks and --limit).")
-        adapter = (read_report_meta(folder).get("provenance") or {}).get("adapter")
+        report = _report(folder)
         entries.append(compute_drift(base_records, recs, name=label, results_dir=str(Path(folder)),
                                      n_boot=n_boot, seed=seed,
-                                     adapter=AdapterInfo(**adapter) if adapter else None))
+                                     adapter=report.provenance.adapter if report else None))
     if reference is not None:
         for entry in entries:
             entry.reference = reference
             if entry.name != reference:
                 entry.drift_mitigation = drift_mitigation(base_records, judged[reference], judged[entry.name],
                                                           n_boot=n_boot, seed=seed)
-    r, h = get_refusal_judge(rj), get_harm_judge(hj)
-    base_model = (meta.get("provenance") or {}).get("model")
     report = DriftReport(
-        base_dir=str(Path(base)), base_model=ModelInfo(**base_model) if base_model else None,
-        judges=[JudgeInfo(kind="refusal", name=r.name, version=r.version),
-                JudgeInfo(kind="harm", name=h.name, version=h.version)],
+        base_dir=str(Path(base)), base_model=base_report.provenance.model if base_report else None,
+        judges=[get_refusal_judge(rj).info(), get_harm_judge(hj).info()],
         n_bootstrap=n_boot, seed=seed, created_at=now_iso(), driftcaps_version=__version__, tuned=entries,
     )
     if output is not None:
         out = Path(output)
         if out.suffix.lower() != ".json":
             raise DriftCapsError(f"--output {out}: give a .json file name (the plot goes beside it as .png).")
-        write_json(out, report.model_dump(mode="json"))
+        write_record(out, report)
         plot_drift(report, out.with_suffix(".png"))
     return report, warnings

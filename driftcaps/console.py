@@ -7,7 +7,10 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from driftcaps.report import METRIC_DIRECTIONS, DriftReport, EvalReport, MetricCI
+from driftcaps.drift import DriftReport
+from driftcaps.metrics import METRIC_DIRECTIONS
+from driftcaps.report import EvalReport
+from driftcaps.schema import MetricCI
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # logs and files: no 80-column wrap
 

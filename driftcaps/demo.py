@@ -20,21 +20,22 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any, Literal
 
 from agl.config import TrainConfig
 from driftcaps.compare import run_drift
 from driftcaps.console import console, print_drift, print_eval
-from driftcaps.data import ensure_built
+from driftcaps.data import ensure_built, manifest_sha256
 from driftcaps.errors import DriftCapsError
 from driftcaps.evaluate import EvalSettings, run_eval
-from driftcaps.io import read_json, write_json
 from driftcaps.models import resolve_model
-from driftcaps.report import EvalReport
+from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
+from driftcaps.schema import VersionedRecord, read_record, write_record
 
 DEMO_TRAINING = dict(task_data="mmlu-affirmative", rank=16, alpha=32.0, lr=3e-4, batch_size=4,
                      max_length=256, dtype="bfloat16", eval_every=0, heldout=32, seed=0, align_heldout=16,
                      fisher_samples=64)
-"""Settings shared by both adapters of the demo (DESIGN §11: the affirmative answer style moves
+"""Settings shared by both adapters of the demo (``docs/results.md``: the affirmative answer style moves
 Qwen's refusals). They equal the ``lora`` and ``agl`` runs of ``benchmarks/reproduce_agl.py``
 (apart from how often the held-out losses are logged, which does not change the adapter)."""
 
@@ -42,28 +43,46 @@ DEMO_METHODS = {"lora": {"method": "lora"}, "agl": {"method": "agl"}}
 """Adapters the demo trains: name -> TrainConfig overrides (AGL at its default lambdas)."""
 
 
+class DemoSettings(VersionedRecord):
+    """``OUT/demo.json``: the settings of the demo run in that folder (a rerun with other settings
+    is refused)."""
+
+    KIND = "driftcaps.demo"
+    SCHEMA_VERSION = 1
+    kind: Literal["driftcaps.demo"] = "driftcaps.demo"
+    schema_version: int = 1
+    model: str
+    model_path: str
+    weights_sha256: str | None
+    steps: int
+    limit: int | None
+    training: dict[str, Any]
+    methods: dict[str, dict[str, Any]]
+    driftcaps_manifest_sha256: str
+
+
 def _stage(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def _check_settings(out: Path, settings: dict) -> None:
+def _check_settings(out: Path, settings: DemoSettings) -> None:
     """Record the demo's settings in ``OUT/demo.json``; refuse a folder made with other ones."""
     record = out / "demo.json"
     if record.is_file():
-        old = read_json(record, "demo settings")
-        diff = sorted(k for k in settings.keys() | old.keys() if old.get(k) != settings.get(k))
+        old = read_record(record, DemoSettings, "pass --fresh to redo the demo").model_dump()
+        new = settings.model_dump()
+        diff = sorted(k for k in new if old.get(k) != new.get(k))
         if diff:
             raise DriftCapsError(f"{out}: holds a demo run with other settings ({', '.join(diff)}); "
                                  "pass --fresh to redo it or choose another --out.")
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DriftCapsError(f"{out}: exists and is not a demo folder; choose another --out.")
-    write_json(record, settings)
+    write_record(record, settings)
 
 
 def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, agl: bool = True) -> None:
     """Run (or resume) the demo into ``out``; see the module docstring."""
     from agl.train import train
-    from driftcaps.data import manifest_sha256
 
     t0 = time.time()
     out = Path(out)
@@ -77,9 +96,9 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, 
     base = resolve_model(model)
     console.print(f"base model: {base.name} ({base.path})")
     console.print(f"DriftCaps: {ensure_built()}")
-    settings = {"model": base.name, "model_path": base.path, "weights_sha256": base.weights_sha256,
-                "steps": steps, "limit": limit, "training": DEMO_TRAINING, "methods": methods,
-                "driftcaps_manifest_sha256": manifest_sha256()}
+    settings = DemoSettings(model=base.name, model_path=base.path, weights_sha256=base.weights_sha256,
+                            steps=steps, limit=limit, training=DEMO_TRAINING, methods=methods,
+                            driftcaps_manifest_sha256=manifest_sha256())
     _check_settings(out, settings)
 
     adapters = {}
@@ -90,19 +109,20 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, 
         if (adapters[name] / "run.json").is_file():
             console.print(f"reusing {adapters[name]}")
         else:
-            train(TrainConfig(base=model, output=str(adapters[name]), steps=steps, **DEMO_TRAINING, **overrides))
+            train(TrainConfig(base=model, output=str(adapters[name]), steps=steps, **DEMO_TRAINING, **overrides),
+                  base=base)
 
     reports: dict[str, EvalReport] = {}
     runs = [("base", None)] + [(k, str(v)) for k, v in adapters.items()]
     for i, (name, ad) in enumerate(runs, start=2 + len(methods)):
         _stage(f"{i}/{n} evaluate {'base' if ad is None else f'base + {name} adapter'} on driftcaps_mini")
         folder = out / name
-        if (folder / "report.json").is_file():
+        if (folder / REPORT_FILE).is_file():
             console.print(f"reusing {folder}")
-            reports[name] = EvalReport.model_validate_json((folder / "report.json").read_text())
+            reports[name] = read_eval_report(folder)
         else:
             reports[name] = run_eval(EvalSettings(model=model, adapter=ad, output=folder, limit=limit,
-                                                  overwrite=True))
+                                                  overwrite=True), model=base)
         print_eval(reports[name], title=f"DriftCaps mini — {name}")
 
     _stage(f"{n}/{n} alignment drift, paired")

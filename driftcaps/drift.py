@@ -1,4 +1,5 @@
-"""Paired drift of a tuned model against its base on the same prompts (DESIGN §4).
+"""Paired drift of a tuned model against its base on the same prompts, and the drift report
+(``drift.json``) that holds it (``docs/metrics.md#drift``).
 
 - alignment drift AD = RR_B - RR_T on unsafe prompts (positive: refusals lost);
 - delta_harmful_rate = HR_T - HR_B on unsafe prompts judged harmful/not in both;
@@ -17,13 +18,19 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
+from driftcaps.adapters import AdapterInfo
 from driftcaps.errors import DriftCapsError
+from driftcaps.judges.apply import JudgedResponse
+from driftcaps.judges.base import JudgeInfo
 from driftcaps.metrics import empty_metric, stratum
-from driftcaps.report import AdapterInfo, DriftStats, JudgedResponse, MetricCI, TunedDrift
+from driftcaps.models import ModelInfo
+from driftcaps.schema import MetricCI, Record, VersionedRecord, read_record
 from driftcaps.stats import (
+    N_BOOT,
     check_bootstrap_args,
     drift_mitigation_ci,
     mcnemar_exact,
@@ -33,6 +40,65 @@ from driftcaps.stats import (
 log = logging.getLogger(__name__)
 
 Pair = tuple[JudgedResponse, JudgedResponse]
+
+
+class DriftStats(Record):
+    """Paired drift of one tuned model against the base over one set of prompts (see
+    :func:`compute_drift_stats` for every field)."""
+
+    n_unsafe: int
+    n_safe: int
+    alignment_drift: MetricCI
+    delta_harmful_rate: MetricCI
+    delta_over_refusal_rate: MetricCI
+    refusal_rate_base: float | None
+    refusal_rate_tuned: float | None
+    refused_to_complied: int
+    complied_to_refused: int
+    mcnemar_p: float | None
+
+
+class TunedDrift(Record):
+    """Drift of one tuned model (model + adapter) against the base."""
+
+    name: str
+    results_dir: str
+    adapter: AdapterInfo | None = None
+    overall: DriftStats
+    by_category: dict[str, DriftStats]
+    reference: str | None = None
+    """Name of the plain-LoRA entry that ``drift_mitigation`` is measured against (None: not asked)."""
+    drift_mitigation: MetricCI | None = None
+    """DM = 1 − AD_this / AD_reference with its paired 95% bootstrap CI
+    (``docs/metrics.md#drift-mitigation``); 1 = no drift left, 0 = as much as the reference,
+    < 0 = more. None for the reference itself."""
+
+
+class DriftReport(VersionedRecord):
+    """``drift.json`` of ``driftcaps drift``: base vs one or more tuned models, paired on the same
+    prompts. Read one back with :func:`read_drift_report`."""
+
+    KIND = "driftcaps.drift"
+    SCHEMA_VERSION = 1
+    schema_version: int = 1
+    kind: Literal["driftcaps.drift"] = "driftcaps.drift"
+    base_dir: str
+    base_model: ModelInfo | None = None
+    judges: list[JudgeInfo]
+    n_bootstrap: int
+    seed: int
+    created_at: str
+    driftcaps_version: str
+    tuned: list[TunedDrift]
+
+
+def read_drift_report(path: str | os.PathLike) -> DriftReport:
+    """A ``drift.json`` file as a :class:`DriftReport`.
+
+    Raises:
+        DriftCapsError: missing, malformed or from a newer DriftCaps.
+    """
+    return read_record(path, DriftReport, "compute it again with `driftcaps drift`")
 
 
 def _by_id(records: Sequence[JudgedResponse], name: str) -> dict[str, JudgedResponse]:
@@ -129,7 +195,7 @@ def _paired_diff(
 
 
 def compute_drift_stats(
-    pairs: Sequence[Pair], n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
+    pairs: Sequence[Pair], n_boot: int = N_BOOT, seed: int = 0, alpha: float = 0.05
 ) -> DriftStats:
     """Paired drift statistics over one set of (base, tuned) pairs.
 
@@ -148,7 +214,7 @@ def compute_drift_stats(
         - refusal_rate_base / refusal_rate_tuned: RR over unsafe pairs (None if none);
         - refused_to_complied (b) / complied_to_refused (c): flip counts on unsafe pairs;
         - mcnemar_p: :func:`driftcaps.stats.mcnemar_exact` (b, c), None if no unsafe pairs.
-        Formulas: DESIGN §4; McNemar 1947 (exact binomial form).
+        Formulas: ``docs/metrics.md#drift``; McNemar 1947 (exact binomial form).
 
     Raises:
         ValueError: n_boot < 1 or alpha outside (0, 1).
@@ -204,7 +270,7 @@ def compute_drift(
     tuned: Sequence[JudgedResponse],
     name: str,
     results_dir: str | os.PathLike,
-    n_boot: int = 2000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     adapter: AdapterInfo | None = None,
     alpha: float = 0.05,
@@ -244,7 +310,7 @@ def drift_mitigation(
     base: Sequence[JudgedResponse],
     lora: Sequence[JudgedResponse],
     method: Sequence[JudgedResponse],
-    n_boot: int = 2000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     alpha: float = 0.05,
 ) -> MetricCI:
@@ -264,7 +330,7 @@ def drift_mitigation(
         MetricCI: value 1 = no drift left, 0 = as much as LoRA, < 0 = more (unbounded); n = the
         unsafe prompts shared by all three. value/CI None when AD_lora == 0 on the sample
         (n still set), or when no unsafe prompt is shared (n 0).
-        Formula: DESIGN §4 ("drift mitigation").
+        Formula: ``docs/metrics.md#drift-mitigation``.
 
     Raises:
         DriftCapsError: as :func:`pair_records` for (base, lora) or (base, method), or when the

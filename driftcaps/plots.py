@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from driftcaps.drift import DriftReport, DriftStats
 from driftcaps.io import atomic_open
-from driftcaps.report import DriftReport, DriftStats
 
 ALL = "all"
 YLABEL = "alignment drift AD = RR_base \u2212 RR_tuned (positive: refusals lost)"

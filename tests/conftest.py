@@ -30,13 +30,16 @@ def sources_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def data_dir(sources_dir: Path, tmp_path_factory) -> Path:
-    """A DriftCaps build in a temporary folder, used by every test through $DRIFTCAPS_DATA."""
+def data_dir(sources_dir: Path, tmp_path_factory):
+    """A DriftCaps build in a temporary folder, used by the tests that ask for it through
+    $DRIFTCAPS_DATA (set for the session, restored at its end)."""
     from driftcaps.data import build
 
     out = build(sources=str(sources_dir), out=tmp_path_factory.mktemp("driftcaps") / "build")
-    os.environ["DRIFTCAPS_DATA"] = str(out)
-    return out
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DRIFTCAPS_DATA", str(out))
+    yield out
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

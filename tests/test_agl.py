@@ -57,7 +57,7 @@ def test_gradcheck(fn):
 
 
 def test_collision_terms_are_not_degenerate_and_move_the_update():
-    """The trap of DESIGN §5: an exact projection zeroes E_geo, a hard mask zeroes E_rm. With soft
+    """The trap of docs/agl.md: an exact projection zeroes E_geo, a hard mask zeroes E_rm. With soft
     Fisher weights both are positive and their gradients change ΔW."""
     torch.manual_seed(0)
     q = torch.linalg.qr(torch.randn(16, 3, dtype=torch.float64)).Q.T.reshape(3, 4, 4)

@@ -37,21 +37,40 @@ def test_tokenize_masks_the_prompt(tiny_model_dir: Path):
 def test_config_validation_and_yaml(tmp_path: Path):
     need = dict(base="m", task_data="t.jsonl", output="o")
     with pytest.raises(DriftCapsError, match="field rank=0"):
-        TrainConfig(rank=0, **need).validate()
+        TrainConfig(rank=0, **need)
     with pytest.raises(DriftCapsError, match="field method='dora'"):
-        TrainConfig(method="dora", **need).validate()
-    with pytest.raises(DriftCapsError, match="field base is empty; give --base"):
-        TrainConfig(task_data="t", output="o").validate()
+        TrainConfig(method="dora", **need)
+    with pytest.raises(DriftCapsError, match="training config: base is required"):
+        TrainConfig(task_data="t", output="o")
+    with pytest.raises(DriftCapsError, match="field base='.*': is empty"):
+        TrainConfig(base="  ", task_data="t", output="o")
     (tmp_path / "c.yaml").write_text("base: m\ntask_data: t\noutput: o\nrank: 8\nlearning_rate: 0.1\n")
-    with pytest.raises(DriftCapsError, match=r"unknown field\(s\) \['learning_rate'\]"):
+    with pytest.raises(DriftCapsError, match=r"c.yaml: training config: unknown field 'learning_rate'"):
         load_config(tmp_path / "c.yaml")
     (tmp_path / "c.yaml").write_text("base: m\ntask_data: t\noutput: o\nsteps: two\n")
-    with pytest.raises(DriftCapsError, match="field steps='two': expected int"):
+    with pytest.raises(DriftCapsError, match="c.yaml: training config field steps='two': Input should be a valid integer"):
         load_config(tmp_path / "c.yaml")
     (tmp_path / "c.yaml").write_text("base: m\ntask_data: t\noutput: o\nrank: 8\nsteps: 5\nalpha: 16\n")
     cfg = load_config(tmp_path / "c.yaml", {"steps": 7, "lr": None})
-    assert (cfg.rank, cfg.steps, cfg.lr, cfg.alpha) == (8, 7, TrainConfig().lr, 16.0)
+    assert (cfg.rank, cfg.steps, cfg.lr, cfg.alpha) == (8, 7, TrainConfig.model_fields["lr"].default, 16.0)
     assert isinstance(cfg.alpha, float)
+    with pytest.raises(DriftCapsError, match="training config --steps=0: Input should be greater than or equal to 1"):
+        load_config(tmp_path / "c.yaml", {"steps": 0})
+
+
+def test_every_config_field_is_a_flag_and_a_yaml_key(tmp_path: Path):
+    from driftcaps.cli.options import model_parameters
+
+    assert [p.name for p in model_parameters(TrainConfig)] == list(TrainConfig.model_fields)
+    yaml_text = "".join(f"{k}: {v!r}\n" if isinstance(v, str) else f"{k}: {v}\n"
+                        for k, v in {"base": "m", "task_data": "t", "output": "o", "beta": 2.5, "tau": 0.2,
+                                     "eps": 1e-9, "oversample": 2, "warmup_steps": 1, "weight_decay": 0.1,
+                                     "max_grad_norm": 0.5}.items())
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    cfg = load_config(tmp_path / "c.yaml", {"tau": 0.3, "target_modules": "q_proj, v_proj"})
+    assert (cfg.beta, cfg.tau, cfg.eps, cfg.oversample, cfg.warmup_steps, cfg.weight_decay, cfg.max_grad_norm) \
+        == (2.5, 0.3, 1e-9, 2, 1, 0.1, 0.5)
+    assert cfg.target_modules == ["q_proj", "v_proj"]
 
 
 def test_task_file_errors(tmp_path: Path):

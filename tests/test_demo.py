@@ -7,32 +7,39 @@ from pathlib import Path
 
 import pytest
 
-from driftcaps.demo import _check_settings
+from driftcaps.demo import DemoSettings, _check_settings
 from driftcaps.errors import DriftCapsError
+
+SETTINGS = dict(model="qwen", model_path="/m", weights_sha256=None, steps=30, limit=None, training={"lr": 3e-4},
+                methods={"lora": {"method": "lora"}}, driftcaps_manifest_sha256="ab" * 32)
 
 
 def test_demo_settings_recorded_and_checked(tmp_path: Path):
     out = tmp_path / "demo"
-    settings = {"model": "qwen", "steps": 30, "limit": None, "training": {"lr": 3e-4}}
+    settings = DemoSettings(**SETTINGS)
     _check_settings(out, settings)
-    assert json.loads((out / "demo.json").read_text()) == settings
-    _check_settings(out, dict(settings))  # same settings: reuse is fine
+    written = json.loads((out / "demo.json").read_text())
+    assert written == {"kind": "driftcaps.demo", "schema_version": 1, **SETTINGS}
+    _check_settings(out, DemoSettings(**SETTINGS))  # same settings: reuse is fine
     with pytest.raises(DriftCapsError, match=r"other settings \(limit, steps\); pass --fresh"):
-        _check_settings(out, {**settings, "steps": 2, "limit": 4})
+        _check_settings(out, DemoSettings(**{**SETTINGS, "steps": 2, "limit": 4}))
+    (out / "demo.json").write_text(json.dumps({**written, "schema_version": 9}))
+    with pytest.raises(DriftCapsError, match="schema_version 9 is unknown to this DriftCaps"):
+        _check_settings(out, settings)
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path: Path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "a.txt").write_text("mine")
     with pytest.raises(DriftCapsError, match="not a demo folder"):
-        _check_settings(tmp_path / "x", {"model": "m"})
+        _check_settings(tmp_path / "x", DemoSettings(**SETTINGS))
 
 
 def test_demo_trains_both_adapters_and_reports_mitigation(tiny_model_dir: Path, data_dir: Path, tmp_path: Path,
                                                           monkeypatch):
     """The whole main job on a tiny random model: LoRA and AGL adapters, three evals, DM vs LoRA."""
     from driftcaps import demo
-    from driftcaps.report import DriftReport
+    from driftcaps.drift import DriftReport
 
     monkeypatch.setattr(demo, "DEMO_TRAINING", {**demo.DEMO_TRAINING, "batch_size": 2, "max_length": 64,
                                                 "heldout": 2, "align_heldout": 2, "fisher_samples": 14,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from driftcaps.drift import (
+    DriftReport,
+    DriftStats,
+    TunedDrift,
     compute_drift,
     compute_drift_stats,
     drift_mitigation,
@@ -12,8 +15,9 @@ from driftcaps.drift import (
     unpaired_ids,
 )
 from driftcaps.errors import DriftCapsError
+from driftcaps.judges.apply import JudgedResponse
 from driftcaps.plots import _categories, plot_drift
-from driftcaps.report import DriftReport, DriftStats, JudgedResponse, MetricCI, TunedDrift
+from driftcaps.schema import MetricCI
 
 
 def rec(id_, label, category, refusal, harmful=None, prompt=None):
@@ -125,10 +129,9 @@ def test_pairing_errors():
         pair_records(base, bad)
     with pytest.raises(DriftCapsError, match="twice"):
         pair_records(base + base[:1], tuned)
-    try:
+    with pytest.raises(DriftCapsError) as caught:
         pair_records(base, bad)
-    except DriftCapsError as e:
-        assert "\n" not in str(e) and "same" in str(e)
+    assert "\n" not in str(caught.value) and "same DriftCaps build" in str(caught.value)
 
 
 def test_drift_mitigation_exact():

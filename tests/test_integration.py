@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from driftcaps.cli import main
-from driftcaps.report import DriftReport, EvalReport
+from driftcaps.drift import DriftReport
+from driftcaps.report import EvalReport
 
 LIMIT = 6
 
@@ -162,12 +163,12 @@ def test_drift_refuses_same_folder_and_other_base(chain: Path, tmp_path: Path, c
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--limit", "0"], "--limit 0: give a number of prompts >= 1"),
-    (["--n-boot", "0"], "--n-boot 0: give a number of bootstrap resamples >= 1"),
-    (["--dtype", "fp16"], "--dtype fp16: choose one of bfloat16, float16, float32, auto"),
-    (["--batch-size", "abc"], "--batch-size abc: give an integer >= 1 or auto"),
-    (["--tasks", ""], "--tasks is empty"),
-    (["--backend", "tgi"], "--backend tgi: choose hf or vllm"),
+    (["--limit", "0"], "--limit=0: Input should be greater than or equal to 1"),
+    (["--n-boot", "0"], "--n-boot=0: Input should be greater than or equal to 1"),
+    (["--dtype", "fp16"], "--dtype='fp16': Input should be 'bfloat16', 'float16', 'float32' or 'auto'"),
+    (["--batch-size", "abc"], "--batch-size='abc': give an integer >= 1 or auto"),
+    (["--tasks", ""], "--tasks=[]: List should have at least 1 item"),
+    (["--backend", "tgi"], "--backend='tgi': Input should be 'hf' or 'vllm'"),
 ])
 def test_eval_flag_mistakes(tiny_model_dir: Path, tmp_path: Path, capsys, flags, message):
     code, _, err = run_cli(["eval", "--model", str(tiny_model_dir), "--output", str(tmp_path / "o"), *flags], capsys)

@@ -1,4 +1,4 @@
-"""The file contract of ``driftcaps judge refusal|harm`` (DESIGN §3): driftcaps.judges.table."""
+"""The file contract of ``driftcaps judge refusal|harm`` (``docs/judges.md``): driftcaps.judges.table."""
 
 from __future__ import annotations
 

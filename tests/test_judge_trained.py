@@ -4,7 +4,6 @@ agreement metrics, validation against human labels, and bad input."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -62,9 +61,7 @@ def test_harm_cases():
 
 @pytest.mark.parametrize("response", ["", "   ", None, float("nan"), b"\xff\xfe caf\xe9", "x" * 100_000])
 def test_bad_responses_get_a_defined_verdict(response):
-    t = time.perf_counter()
     v, h = REFUSAL.judge("p", response), HARM.judge("p", response)
-    assert time.perf_counter() - t < 1.0
     assert v.refusal_class in ("full_compliance", "full_refusal", "partial_refusal") and 0 <= v.refusal_score <= 1
     assert isinstance(h.harmful, bool) and 0 <= h.harm_score <= 1
 

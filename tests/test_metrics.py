@@ -6,8 +6,9 @@ import random
 
 import pytest
 
+from driftcaps.judges.apply import JudgedResponse
 from driftcaps.metrics import METRIC_NAMES, compute_metrics
-from driftcaps.report import JudgedResponse, MetricCI
+from driftcaps.schema import MetricCI
 
 
 def rec(id_, label, category, refusal, harmful=None, subset="core"):

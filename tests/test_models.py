@@ -1,4 +1,4 @@
-"""Model registry and resolution (DESIGN §8)."""
+"""Model registry and resolution (docs/models.md)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ import pytest
 from driftcaps.paths import tasks_dir
 from driftcaps.report import EvalReport
 
+pytestmark = pytest.mark.slow  # real models / torchrun: `make test-all`
+
 
 def _lm_eval(model_args: str, out: Path, data_dir: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args,

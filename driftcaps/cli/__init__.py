@@ -1,4 +1,4 @@
-"""The ``driftcaps`` command line: one sub-command per stage (DESIGN §1).
+"""The ``driftcaps`` command line: one sub-command per stage (``docs/design.md#flow``).
 
 User mistakes (:class:`~driftcaps.errors.DriftCapsError`) print one line, ``error: ...``, and
 exit with status 2; no traceback.

@@ -1,4 +1,4 @@
-"""``driftcaps judge refusal|harm`` (the file contract of DESIGN §3)."""
+"""``driftcaps judge refusal|harm`` (the file contract of ``docs/judges.md#file-contract``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ from pathlib import Path
 
 import typer
 
+from driftcaps.judges import (
+    DEFAULT_HARM_JUDGE,
+    DEFAULT_REFUSAL_JUDGE,
+    HARM_JUDGES,
+    LLM_HARM_JUDGES,
+    REFUSAL_JUDGES,
+)
+from driftcaps.judges.agreement import VALIDATION_N_BOOT
 from driftcaps.judges.table import judge_file
 
 app = typer.Typer(help="Judges: judge a .csv/.jsonl of responses, train the judges, validate them against human labels.",
@@ -16,7 +24,7 @@ app = typer.Typer(help="Judges: judge a .csv/.jsonl of responses, train the judg
 def refusal(
     input: Path = typer.Option(..., "--input", help="A .csv or .jsonl file with prompt and response."),
     output: Path = typer.Option(..., "--output", help="Where to write the rows with refusal_class, refusal, refusal_score."),
-    judge: str = typer.Option("trained", "--judge", help="Refusal judge: trained or pattern."),
+    judge: str = typer.Option(DEFAULT_REFUSAL_JUDGE, "--judge", help=f"Refusal judge: {', '.join(REFUSAL_JUDGES)}."),
 ) -> None:
     """Add refusal verdicts to every row."""
     n = judge_file(input, output, kind="refusal", judge_name=judge)
@@ -27,7 +35,8 @@ def refusal(
 def harm(
     input: Path = typer.Option(..., "--input", help="A .csv or .jsonl file with prompt and response."),
     output: Path = typer.Option(..., "--output", help="Where to write the rows with harmful, harm_score (empty for rows whose label column says safe)."),
-    judge: str = typer.Option("trained", "--judge", help="Harm judge: trained or pattern-asr."),
+    judge: str = typer.Option(DEFAULT_HARM_JUDGE, "--judge",
+                              help=f"Harm judge: {', '.join(HARM_JUDGES + LLM_HARM_JUDGES)} (LLM judges: NAME[:MODEL])."),
 ) -> None:
     """Add harm verdicts: does the response carry out the harmful request (rows labelled safe are skipped)."""
     n = judge_file(input, output, kind="harm", judge_name=judge)
@@ -50,7 +59,7 @@ def train(
 def validate(
     sources: str = typer.Option(None, "--sources", help="Folder of the labelled public files."),
     output: Path = typer.Option(None, "--output", help="Also write the table as JSON."),
-    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
+    n_boot: int = typer.Option(VALIDATION_N_BOOT, "--n-boot", min=1, help="Bootstrap resamples for the 95% CIs."),
 ) -> None:
     """Agreement of each judge with human labels, out of distribution, beside reference judges."""
     from driftcaps.console import print_agreement

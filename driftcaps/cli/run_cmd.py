@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
+from driftcaps.cli.options import build_settings, settings_command
+from driftcaps.evaluate import EvalSettings
 from driftcaps.paths import tasks_dir
+from driftcaps.stats import N_BOOT
 
 
 def register(app: typer.Typer) -> None:
@@ -18,36 +21,16 @@ def register(app: typer.Typer) -> None:
         print(tasks_dir())
 
     @app.command("eval")
-    def eval_(
-        model: str = typer.Option(..., "--model", help="Base model: registry name, folder or Hub id."),
-        output: Path = typer.Option(..., "--output", help="Results folder (new or empty)."),
-        adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder to apply to --model."),
-        tasks: str = typer.Option("driftcaps_mini", "--tasks", help="Comma-separated DriftCaps tasks."),
-        limit: int = typer.Option(None, "--limit", help="Only the first N prompts per task (smoke tests)."),
-        batch_size: str = typer.Option(None, "--batch-size", help="Generation batch (int or auto) (default: 32 on CPU, auto on GPU)."),
-        device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:0 ... (default: cuda if available)."),
-        dtype: str = typer.Option("bfloat16", "--dtype", help="Generation dtype: bfloat16, float16, float32, auto."),
-        backend: str = typer.Option("hf", "--backend", help="lm-eval backend: hf or vllm."),
-        no_chat_template: bool = typer.Option(False, "--no-chat-template", help="Send raw prompts (not recommended)."),
-        refusal_judge: str = typer.Option("trained", "--refusal-judge", help="Refusal judge: trained or pattern."),
-        harm_judge: str = typer.Option("trained", "--harm-judge", help="Harm judge: trained or pattern-asr."),
-        seed: int = typer.Option(0, "--seed", help="lm-eval seeds and bootstrap seed."),
-        n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
-        data_dir: str = typer.Option(None, "--data-dir", help="A built DriftCaps folder (default: the cache)."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --output at the end."),
-    ) -> None:
+    @settings_command(EvalSettings)
+    def eval_(flags: dict) -> None:
         """Generate responses with lm-eval, judge them, write report.json and print the metrics."""
         from driftcaps.console import print_eval
-        from driftcaps.evaluate import EvalSettings, run_eval
+        from driftcaps.evaluate import run_eval
 
-        bs: int | str | None = int(batch_size) if batch_size and batch_size.strip().isdigit() else batch_size
-        report = run_eval(EvalSettings(
-            model=model, output=output, adapter=adapter, tasks=[t.strip() for t in tasks.split(",") if t.strip()],
-            limit=limit, backend=backend, device=device, dtype=dtype, batch_size=bs,
-            apply_chat_template=not no_chat_template, refusal_judge=refusal_judge, harm_judge=harm_judge,
-            seed=seed, n_boot=n_boot, data_dir=data_dir, overwrite=overwrite))
+        settings = build_settings(EvalSettings, flags)
+        report = run_eval(settings)
         print_eval(report)
-        print(f"report: {output / 'report.json'}")
+        print(f"report: {settings.output / 'report.json'}")
 
     @app.command("drift")
     def drift(
@@ -57,7 +40,7 @@ def register(app: typer.Typer) -> None:
         name: list[str] = typer.Option(None, "--name", help="Label per --tuned (repeatable) (default: folder names)."),
         refusal_judge: str = typer.Option(None, "--refusal-judge", help="Refusal judge (default: the one named in the base report)."),
         harm_judge: str = typer.Option(None, "--harm-judge", help="Harm judge (default: the one named in the base report)."),
-        n_boot: int = typer.Option(2000, "--n-boot", help="Paired bootstrap resamples."),
+        n_boot: int = typer.Option(N_BOOT, "--n-boot", min=1, help="Paired bootstrap resamples."),
         seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
         reference: str = typer.Option(None, "--reference", help="--name of the plain-LoRA run: the others get drift mitigation DM = 1 - AD/AD_reference."),
     ) -> None:

@@ -1,4 +1,4 @@
-"""DriftCaps data: the recipe, the source readers, the build and its loader (DESIGN §2)."""
+"""DriftCaps data: the recipe, the source readers, the build and its loader (``docs/data.md``)."""
 
 from driftcaps.data.build import build, default_data_dir
 from driftcaps.data.load import data_dir, ensure_built, load_items, load_manifest, manifest_sha256

@@ -1,4 +1,4 @@
-"""Build DriftCaps from the public sources (DESIGN §2).
+"""Build DriftCaps from the public sources (``docs/data.md``).
 
 ``build()`` reads every source of the recipe, maps categories, de-duplicates, caps MMLU, assigns
 stable ids and deterministic splits, selects ``driftcaps_mini`` and writes::
@@ -16,15 +16,15 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from rich.progress import Progress
-
 from driftcaps import __version__
 from driftcaps.data import sources as src
 from driftcaps.data.recipe import CATEGORIES, Recipe, load_recipe
-from driftcaps.data.schema import DATA_VERSION, Item, item_id, unit_hash
+from driftcaps.data.schema import DATA_VERSION, Item, Manifest, item_id, unit_hash
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import sha256_file, staged_dir, write_json, write_jsonl
+from driftcaps.io import sha256_file, staged_dir, write_jsonl
 from driftcaps.paths import cache_home, default_sources
+from driftcaps.progress import progress
+from driftcaps.schema import write_record
 
 SPLITS = ("test", "align", "dev")
 FILES = ("test.jsonl", "align.jsonl", "dev.jsonl", "mini.jsonl")
@@ -151,8 +151,7 @@ def read_sources(sources: str, recipe: Recipe, verify: bool = True) -> tuple[lis
     if folder is not None and not folder.is_dir():
         raise DriftCapsError(f"{folder}: sources folder not found; pass --sources DIR with the public "
                              "files, set DRIFTCAPS_SOURCES, or use --sources hub.")
-    with Progress(transient=True) as bar:
-        task = bar.add_task("reading sources", total=len(recipe.sources))
+    with progress(desc="reading sources", unit="source", total=len(recipe.sources)) as bar:
         for name, spec in recipe.sources.items():
             if folder is None:
                 rows, hashes = src.read_hub(name, spec, recipe.rules)
@@ -161,7 +160,7 @@ def read_sources(sources: str, recipe: Recipe, verify: bool = True) -> tuple[lis
             raw.extend(rows)
             info[name] = {"location": "hub" if folder is None else "local", "licence": spec["licence"],
                           "upstream": spec["upstream"], "rows_read": len(rows), "files": hashes}
-            bar.advance(task)
+            bar.update(1)
     return raw, info
 
 
@@ -193,16 +192,9 @@ def build(sources: str | None = None, out: str | Path | None = None, verify: boo
             files[f"{split}.jsonl"] = {"rows": len(rows), "sha256": sha256_file(stage / f"{split}.jsonl")}
         write_jsonl(stage / "mini.jsonl", (it.model_dump() for it in mini))
         files["mini.jsonl"] = {"rows": len(mini), "sha256": sha256_file(stage / "mini.jsonl")}
-        write_json(stage / "manifest.json", {
-            "name": "DriftCaps",
-            "data_version": DATA_VERSION,
-            "built_with": f"driftcaps {__version__}",
-            "recipe_sha256": recipe.sha256,
-            "sources": source_info,
-            "counts": _counts(items),
-            "mini": {**_counts(mini), "quota_shortfall": shortfall},
-            "unplaced": unplaced,
-            "duplicates": duplicates,
-            "files": files,
-        })
+        write_record(stage / "manifest.json", Manifest(
+            name="DriftCaps", data_version=DATA_VERSION, built_with=f"driftcaps {__version__}",
+            recipe_sha256=recipe.sha256, sources=source_info, counts=_counts(items),
+            mini={**_counts(mini), "quota_shortfall": shortfall}, unplaced=unplaced,
+            duplicates=duplicates, files=files))
     return target.resolve()

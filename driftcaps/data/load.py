@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import Any
 
 from driftcaps.data.build import FILES, build, default_data_dir
-from driftcaps.data.schema import Item
+from driftcaps.data.schema import Item, Manifest
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import iter_jsonl, read_json, sha256_file
+from driftcaps.io import iter_jsonl, sha256_file
+from driftcaps.progress import note
+from driftcaps.schema import read_record
 
 WHICH = ("test", "align", "dev", "mini")
 
@@ -36,7 +36,7 @@ def ensure_built(path: str | Path | None = None) -> Path:
         hint = " or unset DRIFTCAPS_DATA" if path is None else ""
         raise DriftCapsError(f"{d}: no DriftCaps build here (manifest.json missing); run "
                              f"`driftcaps data build --out {d}`{hint}.")
-    print(f"DriftCaps is not built yet; building it into {d} ...", file=sys.stderr)
+    note(f"DriftCaps is not built yet; building it into {d} ...")
     return build(out=d)
 
 
@@ -60,9 +60,13 @@ def load_items(which: str = "test", label: str | None = None, path: str | Path |
     return [it for it in items if label is None or it.label == label]
 
 
-def load_manifest(path: str | Path | None = None) -> dict[str, Any]:
-    """The manifest of a built folder (default: the one in use)."""
-    return read_json(ensure_built(path) / "manifest.json", "DriftCaps manifest")
+def load_manifest(path: str | Path | None = None) -> Manifest:
+    """The manifest of a built folder (default: the one in use).
+
+    Raises:
+        DriftCapsError: malformed, or written by a newer DriftCaps.
+    """
+    return read_record(ensure_built(path) / "manifest.json", Manifest, "build DriftCaps again (`driftcaps data build`)")
 
 
 def manifest_sha256(path: str | Path | None = None) -> str:

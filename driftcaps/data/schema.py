@@ -1,11 +1,13 @@
-"""The DriftCaps item and manifest schemas (DESIGN §2)."""
+"""The DriftCaps item and manifest schemas (``docs/data.md``)."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from driftcaps.schema import Record, VersionedRecord
 
 DATA_VERSION = "1.1"
 """DriftCaps data version: moves whenever a build from the same sources can change."""
@@ -54,3 +56,41 @@ def unit_hash(salt: str, key: str) -> float:
     """A deterministic number in [0, 1) from sha256(``salt:key``) (first 8 bytes)."""
     h = hashlib.sha256(f"{salt}:{key}".encode()).digest()
     return int.from_bytes(h[:8], "big") / 2**64
+
+
+class Counts(Record):
+    """Item counts of a build (or of ``driftcaps_mini``): keys ``label``, ``split``,
+    ``source:label``, ``subset:label`` and, per label, category."""
+
+    total: int
+    by_label: dict[str, int]
+    by_split: dict[str, dict[str, int]]
+    by_source: dict[str, int]
+    by_subset: dict[str, int]
+    by_category: dict[str, dict[str, int]]
+
+
+class MiniCounts(Counts):
+    """Counts of ``driftcaps_mini`` and its per-category quota shortfall (0 where filled)."""
+
+    quota_shortfall: dict[str, int]
+
+
+class Manifest(VersionedRecord):
+    """``manifest.json`` of a build: version, recipe and source hashes, counts, what was left out
+    and the sha256 of every built file. Its own sha256 identifies the build in every result."""
+
+    KIND = "driftcaps.manifest"
+    SCHEMA_VERSION = 1
+    kind: Literal["driftcaps.manifest"] = "driftcaps.manifest"
+    schema_version: int = 1
+    name: str
+    data_version: str
+    built_with: str
+    recipe_sha256: str
+    sources: dict[str, dict[str, Any]]
+    counts: Counts
+    mini: MiniCounts
+    unplaced: dict[str, dict[str, int]]
+    duplicates: dict[str, int]
+    files: dict[str, dict[str, Any]]

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from driftcaps.data import recipe as rc
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import read_jsonl, sha256_file
+from driftcaps.io import cell_text, read_jsonl, sha256_file
 
 MODERATION_KEYS = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2")
 
@@ -45,8 +44,7 @@ def _require(df: pd.DataFrame, cols: list[str], where: str) -> None:
                              "(restore the original file or check the source).")
 
 
-def _text(v: Any) -> str:
-    return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+_text = cell_text
 
 
 # --- per-source readers: frames in, raw items out -------------------------------------------

@@ -1,4 +1,4 @@
-"""Judges: map (prompt, response) to a refusal or harm verdict (DESIGN §3).
+"""Judges: map (prompt, response) to a refusal or harm verdict (``docs/judges.md``).
 
 Get one by name::
 

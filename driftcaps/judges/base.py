@@ -1,5 +1,5 @@
 """The judge interface: a judge maps (prompt, response) to a verdict, with no model of the
-evaluated system involved (DESIGN §3).
+evaluated system involved (``docs/judges.md``).
 
 Two kinds:
 
@@ -19,6 +19,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from driftcaps.schema import Record
 
 RefusalClass = Literal["full_compliance", "full_refusal", "partial_refusal"]
 REFUSAL_CLASSES: tuple[str, ...] = ("full_compliance", "full_refusal", "partial_refusal")
@@ -55,6 +57,14 @@ class HarmVerdict:
     harm_score: float
 
 
+class JudgeInfo(Record):
+    """Which judge produced verdicts, as every report records it."""
+
+    kind: Literal["refusal", "harm"]
+    name: str
+    version: str
+
+
 class Judge(ABC):
     """Common base of the judges: a ``name`` and a ``version`` (moved whenever verdicts can
     change), :meth:`judge` for one response and :meth:`judge_batch` for many."""
@@ -76,6 +86,10 @@ class Judge(ABC):
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         return [self.judge(p, r) for p, r in zip(prompts, responses, strict=True)]
+
+    def info(self) -> JudgeInfo:
+        """This judge's :class:`JudgeInfo` (kind, name, version)."""
+        return JudgeInfo(kind=self.kind, name=self.name, version=self.version)
 
     @property
     def id(self) -> str:

@@ -1,4 +1,4 @@
-"""Judge a table of responses: the file contract of ``driftcaps judge refusal|harm`` (DESIGN §3).
+"""Judge a table of responses: the file contract of ``driftcaps judge refusal|harm`` (``docs/judges.md#file-contract``).
 
 Input: a ``.csv`` (with a header) or ``.jsonl`` (one JSON object per line) file with columns
 ``prompt`` and ``response``; other columns are kept, in their order. Output: the same rows in the
@@ -40,13 +40,14 @@ from typing import Any, Literal
 import pandas as pd
 
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import atomic_open, parse_jsonl_lines
+from driftcaps.io import atomic_open, cell_text, parse_jsonl_lines
 from driftcaps.judges import (
     DEFAULT_HARM_JUDGE,
     DEFAULT_REFUSAL_JUDGE,
     get_harm_judge,
     get_refusal_judge,
 )
+from driftcaps.judges.apply import run_judges
 from driftcaps.judges.base import HarmJudge, RefusalJudge
 
 __all__ = ["judge_file", "read_table", "REQUIRED_COLUMNS", "OUTPUT_COLUMNS", "SUFFIXES"]
@@ -148,31 +149,9 @@ def read_table(path: str | os.PathLike) -> tuple[list[str], list[dict[str, Any]]
     return _read_csv(path, text) if fmt == "csv" else _read_jsonl(path, text)
 
 
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
 def _jsonl_line(row: dict[str, Any]) -> str:
     """One output line (a module-level function so that tests can make a write fail)."""
     return json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None:
-        return ""
-    return value
 
 
 def _write(path: Path, fmt: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
@@ -183,7 +162,7 @@ def _write(path: Path, fmt: str, columns: list[str], rows: list[dict[str, Any]])
                     f.write(_jsonl_line(row))
             else:
                 df = pd.DataFrame(
-                    [[_csv_cell(row.get(c)) for c in columns] for row in rows],
+                    [[cell_text(row.get(c)) for c in columns] for row in rows],
                     columns=columns,
                     dtype=object,
                 )
@@ -210,8 +189,8 @@ def judge_file(
         input_path: a ``.csv`` or ``.jsonl`` file with columns ``prompt`` and ``response``.
         output_path: a ``.csv`` or ``.jsonl`` path (format by suffix), written atomically.
         kind: ``"refusal"`` or ``"harm"``.
-        judge_name: a registered judge name (default ``pattern`` for refusal, ``pattern-asr``
-            for harm); ignored when ``judge`` is given.
+        judge_name: a registered judge name (default :data:`~driftcaps.judges.DEFAULT_REFUSAL_JUDGE`
+            or :data:`~driftcaps.judges.DEFAULT_HARM_JUDGE`); ignored when ``judge`` is given.
         judge: an already built judge of the right kind (for callers that hold one).
 
     A harm judge answers "does the response carry out the harmful request", so with
@@ -239,11 +218,10 @@ def judge_file(
 
     columns, rows = read_table(in_path)
     # a harm judge reads responses to harmful requests: rows labelled safe get no verdict
-    todo = [i for i, r in enumerate(rows)
-            if kind == "refusal" or _as_text(r.get("label")).strip().lower() != "safe"]
-    prompts = [_as_text(rows[i].get("prompt")) for i in todo]
-    responses = [_as_text(rows[i].get("response")) for i in todo]
-    verdicts = dict(zip(todo, judge.judge_batch(prompts, responses), strict=True))
+    unsafe = [kind == "refusal" or cell_text(r.get("label")).strip().lower() != "safe" for r in rows]
+    found = run_judges([cell_text(r.get("prompt")) for r in rows], [cell_text(r.get("response")) for r in rows],
+                       unsafe, **{kind: judge})
+    verdicts = {i: v[0] if kind == "refusal" else v[1] for i, v in enumerate(found) if unsafe[i]}
 
     added = OUTPUT_COLUMNS[kind]
     out_columns = columns + [c for c in added if c not in columns]

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import read_json, write_json
 from driftcaps.judges.base import HarmJudge, HarmVerdict, RefusalJudge, RefusalVerdict
 from driftcaps.judges.features import (
     FEATURE_VERSION,
@@ -27,6 +27,7 @@ from driftcaps.judges.features import (
     REFUSAL_FEATURES,
     feature_matrix,
 )
+from driftcaps.schema import VersionedRecord, read_record, write_record
 
 JUDGE_DIR = Path(__file__).resolve().parent / "weights"
 TRAINED_VERSION = "1.0"
@@ -72,15 +73,38 @@ def fit(kind: str, prompts: list[str], responses: list[str], labels: list) -> Li
                        clf.intercept_.astype(np.float64))
 
 
+class JudgeWeights(VersionedRecord):
+    """A trained judge file (``driftcaps/judges/weights/<kind>-v<version>.json``): logistic
+    regression weights over named features, never a pickle.
+
+    Attributes:
+        kind: ``refusal`` or ``harm`` (what the judge decides; the file kind is implied).
+        coef: shape (n_classes or 1, n_features); intercept: shape (n_classes or 1,).
+        trained_on: sha256 of every labelled file read, and the row count.
+    """
+
+    SCHEMA_VERSION = 1
+    schema_version: int = 1
+    kind: Literal["refusal", "harm"]
+    name: str
+    version: str
+    feature_version: str
+    features: list[str]
+    classes: list[str]
+    coef: list[list[float]]
+    intercept: list[float]
+    C: float
+    trained_on: dict[str, Any]
+
+
 def save(path: str | Path, kind: str, model: LinearModel, trained_on: dict) -> None:
-    """Write a judge file: JSON with the weights, feature names and version, training data hashes."""
-    write_json(path, {
-        "kind": kind, "name": "trained", "version": TRAINED_VERSION, "feature_version": FEATURE_VERSION,
-        "features": list(REFUSAL_FEATURES if kind == "refusal" else HARM_FEATURES),
-        "classes": list(model.classes), "coef": model.coef.round(10).tolist(),
-        "intercept": model.intercept.round(10).tolist(),
-        "C": REFUSAL_C if kind == "refusal" else HARM_C, "trained_on": trained_on,
-    })
+    """Write a judge file (:class:`JudgeWeights`): weights, feature names, version, data hashes."""
+    write_record(path, JudgeWeights(
+        kind=kind, name="trained", version=TRAINED_VERSION, feature_version=FEATURE_VERSION,
+        features=list(REFUSAL_FEATURES if kind == "refusal" else HARM_FEATURES),
+        classes=list(model.classes), coef=model.coef.round(10).tolist(),
+        intercept=model.intercept.round(10).tolist(),
+        C=REFUSAL_C if kind == "refusal" else HARM_C, trained_on=trained_on))
 
 
 def load(path: str | Path, kind: str) -> LinearModel:
@@ -89,17 +113,17 @@ def load(path: str | Path, kind: str) -> LinearModel:
     Raises:
         DriftCapsError: missing file, another kind or feature version, or malformed weights.
     """
-    data = read_json(path, "judge file")
+    data = read_record(path, JudgeWeights, "retrain it with `driftcaps judge train`")
     names = list(REFUSAL_FEATURES if kind == "refusal" else HARM_FEATURES)
-    if data.get("kind") != kind or data.get("feature_version") != FEATURE_VERSION or data.get("features") != names:
-        raise DriftCapsError(f"{path}: a {data.get('kind')} judge with feature version "
-                             f"{data.get('feature_version')}, not a {kind} judge of version {FEATURE_VERSION}; "
+    if data.kind != kind or data.feature_version != FEATURE_VERSION or data.features != names:
+        raise DriftCapsError(f"{path}: a {data.kind} judge with feature version "
+                             f"{data.feature_version}, not a {kind} judge of version {FEATURE_VERSION}; "
                              "retrain it with `driftcaps judge train`.")
     try:
-        coef = np.asarray(data["coef"], dtype=np.float64)
-        intercept = np.asarray(data["intercept"], dtype=np.float64)
-        classes = tuple(str(c) for c in data["classes"])
-    except (KeyError, TypeError, ValueError) as e:
+        coef = np.asarray(data.coef, dtype=np.float64)
+        intercept = np.asarray(data.intercept, dtype=np.float64)
+        classes = tuple(data.classes)
+    except ValueError as e:
         raise DriftCapsError(f"{path}: malformed judge weights ({e}); retrain it.") from None
     if coef.ndim != 2 or coef.shape[1] != len(names) or intercept.shape != (coef.shape[0],):
         raise DriftCapsError(f"{path}: weights of shape {coef.shape} do not fit {len(names)} features; retrain it.")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from driftcaps.judges.agreement import agreement
+from driftcaps.judges.agreement import VALIDATION_N_BOOT, agreement
 from driftcaps.judges.labelled import (
     REFERENCE_JUDGES,
     XSTEST_MODELS,
@@ -33,7 +33,7 @@ def _row(judge: str, data: str, truth, pred, classes, positive, n_boot, seed) ->
     return {"judge": judge, "data": data, **agreement(truth, pred, classes, positive, n_boot, seed)}
 
 
-def validate_refusal(sources=None, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+def validate_refusal(sources=None, n_boot: int = VALIDATION_N_BOOT, seed: int = 0) -> list[dict]:
     """Leave-one-model-out agreement of the trained and pattern refusal judges (see module doc)."""
     x = xstest_completions(sources)
     trained_pred = np.empty(len(x), dtype=object)
@@ -61,7 +61,7 @@ def validate_refusal(sources=None, n_boot: int = 1000, seed: int = 0) -> list[di
     return rows
 
 
-def validate_harm(sources=None, n_boot: int = 1000, seed: int = 0, folds: int = 5) -> list[dict]:
+def validate_harm(sources=None, n_boot: int = VALIDATION_N_BOOT, seed: int = 0, folds: int = 5) -> list[dict]:
     """Behaviour-grouped agreement of the trained harm judge, beside the reference judges."""
     from sklearn.model_selection import GroupKFold
 

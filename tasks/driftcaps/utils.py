@@ -1,5 +1,7 @@
-"""lm-eval hooks of the DriftCaps tasks; the logic lives in ``driftcaps.lmeval_tasks``."""
+"""lm-eval hooks of the DriftCaps tasks: the dataset (``driftcaps.tasks``) and the judged
+metrics (``driftcaps.judges.lmeval``)."""
 
-from driftcaps.lmeval_tasks import balanced_safety, load, process_results, process_results_single
+from driftcaps.judges.lmeval import DriftCapsTask, balanced_safety
+from driftcaps.tasks import load
 
-__all__ = ["balanced_safety", "load", "process_results", "process_results_single"]
+__all__ = ["DriftCapsTask", "balanced_safety", "load"]

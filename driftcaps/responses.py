@@ -1,4 +1,4 @@
-"""Read lm-eval results folders and turn logged samples into judged responses.
+"""The responses stage: read what lm-eval logged (results folders) as typed :class:`Response` records.
 
 A results folder is what ``driftcaps eval`` writes (lm-eval's ``results_*.json`` and
 ``samples_<task>_*.jsonl`` at the top, ``report.json`` beside them) or what plain ``lm_eval
@@ -7,16 +7,31 @@ A results folder is what ``driftcaps eval`` writes (lm-eval's ``results_*.json``
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import iter_jsonl
-from driftcaps.judges import HarmJudge, RefusalJudge
-from driftcaps.report import JudgedResponse
+from driftcaps.io import iter_jsonl, read_json
+from driftcaps.schema import Record
 
 ITEM_FIELDS = ("id", "prompt", "label", "category", "subset", "source")
+
+
+class Response(Record):
+    """One model response to one DriftCaps prompt, as lm-eval logged it.
+
+    Attributes:
+        id, label, category, subset, source, prompt: the DriftCaps item (``docs/data.md#items``).
+        response: the generated text (lm-eval's filtered response), possibly empty.
+    """
+
+    id: str
+    label: Literal["safe", "unsafe"]
+    category: str
+    subset: str
+    source: str
+    prompt: str
+    response: str
 
 
 def find_samples(folder: str | Path) -> list[Path]:
@@ -45,16 +60,15 @@ def find_results(folder: str | Path) -> Path | None:
     return files[-1] if files else None
 
 
-def load_sample_rows(folder: str | Path) -> list[dict]:
-    """DriftCaps rows from a results folder: ``{id, prompt, label, category, subset, source,
-    response, task}`` per prompt, first occurrence kept when tasks overlap.
+def load_responses(folder: str | Path) -> list[Response]:
+    """The DriftCaps responses of a results folder, one per prompt (the first occurrence is kept
+    when tasks overlap, e.g. ``driftcaps_mini`` and ``driftcaps_mini_unsafe``).
 
     Raises:
         DriftCapsError: no samples, or samples of a task that is not a DriftCaps task.
     """
     rows, seen = [], set()
     for path in find_samples(folder):
-        task = path.name[len("samples_"):].rsplit("_", 1)[0]
         for n, s in enumerate(iter_jsonl(path), 1):
             doc = s.get("doc") or {}
             missing = [k for k in ITEM_FIELDS if k not in doc]
@@ -67,38 +81,19 @@ def load_sample_rows(folder: str | Path) -> list[dict]:
             resp = s.get("filtered_resps") or s.get("resps") or [""]
             while isinstance(resp, list):
                 resp = resp[0] if resp else ""
-            rows.append({**{k: doc[k] for k in ITEM_FIELDS}, "response": str(resp), "task": task})
+            rows.append(Response(**{k: doc[k] for k in ITEM_FIELDS}, response=str(resp)))
     return rows
 
 
-def judge_rows(rows: Sequence[dict], refusal: RefusalJudge, harm: HarmJudge | None) -> list[JudgedResponse]:
-    """Judge every row: the refusal judge on all, the harm judge on unsafe prompts only."""
-    prompts = [r["prompt"] for r in rows]
-    responses = [r["response"] for r in rows]
-    verdicts = refusal.judge_batch(prompts, responses)
-    unsafe = [i for i, r in enumerate(rows) if r["label"] == "unsafe"]
-    harms = {}
-    if harm is not None and unsafe:
-        hv = harm.judge_batch([prompts[i] for i in unsafe], [responses[i] for i in unsafe])
-        harms = dict(zip(unsafe, hv, strict=True))
-    out = []
-    for i, (r, v) in enumerate(zip(rows, verdicts, strict=True)):
-        h = harms.get(i)
-        out.append(JudgedResponse(
-            **{k: r[k] for k in ITEM_FIELDS}, response=r["response"],
-            refusal_class=v.refusal_class, refusal=v.refusal, refusal_score=float(v.refusal_score),
-            harmful=None if h is None else bool(h.harmful),
-            harm_score=None if h is None else float(h.harm_score),
-        ))
-    return out
+def lm_eval_model_args(folder: str | Path) -> dict:
+    """The ``model_args`` of the newest lm-eval results file in ``folder`` as a dict (lm-eval
+    writes them as a dict or as its ``key=value,...`` string); ``{}`` when there is none."""
+    from lm_eval.utils import simple_parse_args_string
 
-
-def read_report_meta(folder: str | Path) -> dict:
-    """``report.json`` of a results folder as a dict, or ``{}`` when there is none."""
-    p = Path(folder) / "report.json"
-    if not p.is_file():
+    results = find_results(folder)
+    if results is None:
         return {}
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise DriftCapsError(f"{p}: not valid JSON; re-run `driftcaps eval`.") from None
+    args = (read_json(results, "lm-eval results").get("config") or {}).get("model_args")
+    if isinstance(args, str):
+        return simple_parse_args_string(args)
+    return args if isinstance(args, dict) else {}
