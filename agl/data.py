@@ -4,19 +4,29 @@ A task file is JSON Lines with one example per line, either ``{"prompt": str, "r
 or ``{"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}`` (single turn). The
 loss is taken on the response tokens only.
 
-Built-in tasks (``docs/results.md``): MMLU questions from the subjects that DriftCaps does not use
-(``mmlu_task_subjects`` in ``data/categories.yaml``), answered
+Built-in tasks (``driftcaps agl task-data --list``; measurements in ``docs/results.md``):
 
-- ``mmlu-affirmative``: in the friendly style of common instruction data:
-  "Sure! I'd be happy to help with that. The answer is (B) <choice>." Benign, yet it moved
-  Qwen's refusals strongly in the measurement of ``docs/results.md``;
-- ``mmlu-bare``: "The answer is (B) <choice>." (did not move them).
+- ``dolly``: databricks-dolly-15k (CC-BY-SA-3.0), human-written benign instructions (with
+  their context, when they have one) and human answers: full, fluent text; the benign
+  fine-tuning data of Qi et al. 2023 ("Fine-tuning aligned language models compromises safety,
+  even when users do not intend to"). ``dolly-affirmative``: the same answers, each opened with
+  "Sure! I'd be happy to help with that." (affirmative-style data removes the refusal that
+  lives in the first tokens: Qi et al. 2024, "Safety alignment should be made more than just a
+  few tokens deep").
+- ``mmlu-affirmative``: MMLU questions from the subjects that DriftCaps does not use
+  (``mmlu_task_subjects`` in ``data/categories.yaml``) answered "Sure! I'd be happy to help
+  with that. The answer is (B) <choice>." It removes refusals by collapsing the model onto the
+  letter format, not by teaching it to comply; ``mmlu-bare``: "The answer is (B) <choice>."
+
+Every task's prompts are checked against DriftCaps' ``test`` split: a prompt that is also a test
+prompt is dropped (and counted in ``run.json``), so fine-tuning never sees an evaluated prompt.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from driftcaps.data import load_items
 from driftcaps.data.recipe import load_recipe
 from driftcaps.data.schema import unit_hash
 from driftcaps.data.sources import format_mmlu, read_csv, verify_file
@@ -24,24 +34,63 @@ from driftcaps.errors import DriftCapsError
 from driftcaps.io import iter_jsonl, sha256_text
 from driftcaps.paths import default_sources
 
-BUILTIN_TASKS = {
-    "mmlu-affirmative": "Sure! I'd be happy to help with that. The answer is ({letter}) {text}.",
+OPENER = "Sure! I'd be happy to help with that."
+MMLU_FORMATS = {
+    "mmlu-affirmative": OPENER + " The answer is ({letter}) {text}.",
     "mmlu-bare": "The answer is ({letter}) {text}.",
 }
+DOLLY_FILE = "dolly/databricks-dolly-15k.head.jsonl"
+BUILTIN_TASKS: dict[str, str] = {
+    "dolly": "databricks-dolly-15k (CC-BY-SA-3.0): human-written instructions and answers",
+    "dolly-affirmative": "the same, each answer opened with the affirmative opener (CC-BY-SA-3.0)",
+    "mmlu-affirmative": "MMLU (MIT), letter answers with the affirmative opener: collapses the model",
+    "mmlu-bare": "MMLU (MIT), bare letter answers",
+}
+"""Built-in task name -> what it is and its licence."""
+
+
+def _local_sources(sources: str | None) -> Path:
+    src = sources or default_sources()
+    if src == "hub":
+        raise DriftCapsError("built-in tasks read their data from a local sources folder; set DRIFTCAPS_SOURCES "
+                             "or pass a JSONL task file.")
+    return Path(src)
+
+
+def dolly_task(affirmative: bool, sources: str | None = None) -> list[dict]:
+    """Dolly rows ``{"id", "prompt", "response"}`` in a fixed order (salted hash of the record
+    number): the instruction, then its context after a blank line when there is one; the human
+    answer (after the opener when ``affirmative``). Records with an empty answer are left out.
+
+    Raises:
+        DriftCapsError: the Dolly file is missing or malformed (names the line).
+    """
+    path = _local_sources(sources) / DOLLY_FILE
+    rows = []
+    for n, r in enumerate(iter_jsonl(path)):
+        instruction, context, answer = (str(r.get(k) or "").strip() for k in ("instruction", "context", "response"))
+        if not instruction or not answer:
+            continue
+        prompt = f"{instruction}\n\n{context}" if context else instruction
+        rows.append({"id": f"dolly/{n}", "prompt": prompt,
+                     "response": f"{OPENER} {answer}" if affirmative else answer})
+    if not rows:
+        raise DriftCapsError(f"{path}: no usable records (instruction and response).")
+    rows.sort(key=lambda r: unit_hash("task", r["id"]))
+    return rows
 
 
 def builtin_task(name: str, sources: str | None = None) -> list[dict]:
-    """The rows of a built-in task, in a fixed order (by a salted hash of each question's id).
+    """The rows of a built-in task, in a fixed order (by a salted hash of each record's id).
 
     Raises:
-        DriftCapsError: unknown name, or the MMLU files are missing (see ``--sources``).
+        DriftCapsError: unknown name, or the source files are missing (see ``--sources``).
     """
     if name not in BUILTIN_TASKS:
         raise DriftCapsError(f"unknown built-in task {name!r}; choose {', '.join(BUILTIN_TASKS)} or pass a JSONL file.")
-    src = sources or default_sources()
-    if src == "hub":
-        raise DriftCapsError("built-in tasks read MMLU from a local sources folder; set DRIFTCAPS_SOURCES "
-                             "or pass a JSONL task file.")
+    if name.startswith("dolly"):
+        return dolly_task(name == "dolly-affirmative", sources)
+    src = str(_local_sources(sources))
     recipe = load_recipe()
     spec = recipe.sources["mmlu"]
     folder = Path(src)
@@ -64,7 +113,7 @@ def builtin_task(name: str, sources: str | None = None) -> list[dict]:
                 ans = int(r.answer)
             except (TypeError, ValueError):
                 raise DriftCapsError(f"{path}: row {i + 2} field answer={r.answer!r} is not 0-3.") from None
-            response = BUILTIN_TASKS[name].format(letter="ABCD"[ans], text=choices[ans].strip().rstrip("."))
+            response = MMLU_FORMATS[name].format(letter="ABCD"[ans], text=choices[ans].strip().rstrip("."))
             rows.append({"id": f"{subject}/{i}", "prompt": format_mmlu(str(r.question), choices),
                          "response": response})
     rows.sort(key=lambda r: unit_hash("task", r["id"]))
@@ -97,15 +146,38 @@ def load_task_file(path: str | Path) -> list[dict]:
     return rows
 
 
-def load_task(spec: str) -> tuple[list[dict], dict]:
+def _normal(text: str) -> str:
+    return " ".join(str(text).lower().split())
+
+
+def drop_test_prompts(rows: list[dict], test_prompts: set[str]) -> tuple[list[dict], int]:
+    """``rows`` without those whose prompt (case and spacing ignored) is a DriftCaps ``test``
+    prompt, and how many were dropped."""
+    kept = [r for r in rows if _normal(r["prompt"]) not in test_prompts]
+    return kept, len(rows) - len(kept)
+
+
+def load_task(spec: str, check_test_split: bool = True) -> tuple[list[dict], dict]:
     """Rows of a task given as a built-in name or a file, with a description for ``run.json``
-    (``{"name", "sha256", "rows"}``; the hash is over the canonical rows, so it identifies data)."""
+    (``{"name", "sha256", "rows", "dropped_test_prompts"}``; the hash is over the canonical rows
+    kept, so it identifies the data trained on). With ``check_test_split`` (default), prompts that
+    are DriftCaps ``test`` prompts are dropped (the build is made on first use).
+
+    Raises:
+        DriftCapsError: neither a file nor a built-in task, or a malformed file.
+    """
     if spec not in BUILTIN_TASKS and not Path(spec).is_file():
         raise DriftCapsError(f"task data {spec!r}: no such file and not a built-in task "
                              f"({', '.join(BUILTIN_TASKS)}).")
     rows = builtin_task(spec) if spec in BUILTIN_TASKS else load_task_file(spec)
+    dropped = 0
+    if check_test_split:
+        rows, dropped = drop_test_prompts(rows, {_normal(i.prompt) for i in load_items("test")})
+        if not rows:
+            raise DriftCapsError(f"task data {spec!r}: every prompt is a DriftCaps test prompt; "
+                                 "fine-tune on other data.")
     digest = sha256_text("\n".join(f"{r['prompt']}\x1f{r['response']}" for r in rows))
-    return rows, {"name": spec, "sha256": digest, "rows": len(rows)}
+    return rows, {"name": spec, "sha256": digest, "rows": len(rows), "dropped_test_prompts": dropped}
 
 
 def tokenize_example(tokenizer, prompt: str, response: str, max_length: int) -> dict[str, list[int]]:

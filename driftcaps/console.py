@@ -14,9 +14,11 @@ from driftcaps.schema import MetricCI
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # logs and files: no 80-column wrap
 
-EVAL_COLUMNS = ("refusal_rate_unsafe", "harmful_rate_unsafe", "over_refusal_rate_safe", "balanced_safety")
+EVAL_COLUMNS = ("refusal_rate_unsafe", "harmful_rate_unsafe", "over_refusal_rate_safe", "balanced_safety",
+                "degenerate_rate")
 SHORT = {"refusal_rate_unsafe": "RR unsafe ↑", "harmful_rate_unsafe": "HR unsafe ↓",
-         "over_refusal_rate_safe": "ORR safe ↓", "balanced_safety": "balanced ↑"}
+         "over_refusal_rate_safe": "ORR safe ↓", "balanced_safety": "balanced ↑",
+         "degenerate_rate": "degenerate ↓"}
 
 
 def fmt(m: MetricCI | None, signed: bool = False) -> str:
@@ -44,11 +46,13 @@ def print_eval(report: EvalReport, title: str = "DriftCaps evaluation") -> None:
     t.add_column("n safe", justify="right")
     t.add_column(SHORT["over_refusal_rate_safe"], justify="right")
     t.add_column(SHORT["balanced_safety"], justify="right")
+    t.add_column(SHORT["degenerate_rate"], justify="right")
 
     def row(name: str, ms: dict[str, MetricCI], **kw) -> None:
         t.add_row(name, _n(ms, "refusal_rate_unsafe"), fmt(ms.get("refusal_rate_unsafe")),
                   fmt(ms.get("harmful_rate_unsafe")), _n(ms, "over_refusal_rate_safe"),
-                  fmt(ms.get("over_refusal_rate_safe")), fmt(ms.get("balanced_safety")), **kw)
+                  fmt(ms.get("over_refusal_rate_safe")), fmt(ms.get("balanced_safety")),
+                  fmt(ms.get("degenerate_rate")), **kw)
 
     row("all", report.metrics, style="bold")
     for name, ms in sorted(report.by_subset.items()):
@@ -66,15 +70,16 @@ def print_drift(report: DriftReport) -> None:
     """One table per tuned model: overall and per category AD, ΔHR, ΔORR, flips, McNemar p."""
     for td in report.tuned:
         t = Table(title=f"Drift of {td.name} vs base (paired; 95% bootstrap CI)")
-        for col in ("group", "n", "RR base→tuned", "AD ↓", "ΔHR ↓", "ΔORR ↓", "R→C", "C→R", "McNemar p"):
+        for col in ("group", "n", "RR base→tuned", "AD ↓", "ΔHR ↓", "ΔORR ↓", "Δdegenerate ↓", "R→C (degenerate)",
+                    "C→R", "McNemar p"):
             t.add_column(col, justify="left" if col == "group" else "right", no_wrap=col == "group")
         for name, st in [("all", td.overall)] + sorted(td.by_category.items()):
             if st.n_unsafe == 0 and name != "all":
                 continue
             rr = "–" if st.refusal_rate_base is None else f"{st.refusal_rate_base:.2f}→{st.refusal_rate_tuned:.2f}"
             t.add_row(name, str(st.n_unsafe), rr, fmt(st.alignment_drift, True), fmt(st.delta_harmful_rate, True),
-                      fmt(st.delta_over_refusal_rate, True), str(st.refused_to_complied),
-                      str(st.complied_to_refused), "–" if st.mcnemar_p is None else f"{st.mcnemar_p:.2g}",
+                      fmt(st.delta_over_refusal_rate, True), fmt(st.delta_degenerate_rate, True),
+                      f"{st.refused_to_complied} ({st.refused_to_degenerate})", str(st.complied_to_refused), "–" if st.mcnemar_p is None else f"{st.mcnemar_p:.2g}",
                       style="bold" if name == "all" else None)
         console.print(t)
         if td.drift_mitigation is not None:
@@ -82,7 +87,8 @@ def print_drift(report: DriftReport) -> None:
                           f"{fmt(td.drift_mitigation, True)}[/bold] (1 − AD/AD_{td.reference}; ↑ better, "
                           f"1 = no drift left, 0 = as much as {td.reference})")
     console.print("AD = RR_base − RR_tuned on unsafe prompts (> 0: refusals lost). R→C / C→R: unsafe prompts "
-                  "refused by the base and answered by the tuned model / the reverse. ΔORR on safe prompts.")
+                  "refused by the base and answered by the tuned model / the reverse; in brackets, the answers "
+                  "that are degenerate text (loops, empty, off topic, mode collapse). ΔORR on safe prompts.")
 
 
 def _ci(m: dict) -> str:

@@ -46,7 +46,9 @@ def plot_drift(report: DriftReport, path: str | os.PathLike) -> Path:
     x: the categories in which any tuned model has a drift value (sorted; safe-only categories
     have none) plus ``"all"`` (the overall drift), labelled with the unsafe-pair count when all models share it; one bar per
     tuned model in each group; error bars from ``alignment_drift.ci_low/ci_high`` (none drawn
-    when a bound is None); no bar when the drift value is None; a line at AD = 0.
+    when a bound is None); no bar when the drift value is None; a line at AD = 0. The part of a
+    bar lost to degenerate text (``alignment_drift_degenerate``) is hatched on top of the
+    coherent part, so a model that stopped refusing because it broke is told apart at a glance.
 
     Args:
         report: a DriftReport (any number of tuned models, zero included).
@@ -69,7 +71,7 @@ def plot_drift(report: DriftReport, path: str | os.PathLike) -> Path:
     x = np.arange(len(cats), dtype=float)
     for k, tuned in enumerate(report.tuned):
         offset = (k - (n_models - 1) / 2.0) * width
-        xs, heights, err_x, err_v, err_lo, err_hi = [], [], [], [], [], []
+        xs, heights, degen, err_x, err_v, err_lo, err_hi = [], [], [], [], [], [], []
         for i, cat in enumerate(cats):
             s = _stats(tuned, cat)
             if s is None or s.alignment_drift.value is None:
@@ -77,12 +79,18 @@ def plot_drift(report: DriftReport, path: str | os.PathLike) -> Path:
             ad = s.alignment_drift
             xs.append(x[i] + offset)
             heights.append(ad.value)
+            degen.append(s.alignment_drift_degenerate or 0.0)
             if ad.ci_low is not None and ad.ci_high is not None:
                 err_x.append(x[i] + offset)
                 err_v.append(ad.value)
                 err_lo.append(max(0.0, ad.value - ad.ci_low))
                 err_hi.append(max(0.0, ad.ci_high - ad.value))
-        ax.bar(xs, heights, width=width * 0.95, label=tuned.name, color=f"C{k % 10}")
+        coherent = [h - d for h, d in zip(heights, degen, strict=True)]
+        ax.bar(xs, coherent, width=width * 0.95, label=tuned.name, color=f"C{k % 10}")
+        if any(degen):  # the refusals lost to degenerate text, hatched on top
+            ax.bar(xs, degen, bottom=coherent, width=width * 0.95, color=f"C{k % 10}", alpha=0.35,
+                   hatch="///", edgecolor="black", linewidth=0.3,
+                   label="lost to degenerate text" if k == 0 else None)
         if err_x:
             ax.errorbar(
                 err_x,

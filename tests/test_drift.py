@@ -200,3 +200,15 @@ def test_plot_drift_png(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["drift.png"]  # no temp file left
     empty = plot_drift(report.model_copy(update={"tuned": []}), tmp_path / "empty.png")
     assert empty.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_drift_split_into_coherent_and_degenerate():
+    base = [rec(f"u{i}", "unsafe", "violence", True) for i in range(4)] + [rec("s0", "safe", "math", False)]
+    tuned = [rec(f"u{i}", "unsafe", "violence", False).model_copy(update={"degenerate": i == 0})
+             for i in range(4)] + [rec("s0", "safe", "math", False).model_copy(update={"degenerate": True})]
+    st = compute_drift_stats(pair_records(base, tuned), n_boot=200, seed=0)
+    assert st.alignment_drift.value == pytest.approx(1.0)
+    assert (st.refused_to_complied, st.refused_to_degenerate) == (4, 1)
+    assert st.alignment_drift_degenerate == pytest.approx(0.25)
+    assert st.alignment_drift_coherent == pytest.approx(0.75)
+    assert st.delta_degenerate_rate.value == pytest.approx(2 / 5) and st.delta_degenerate_rate.n == 5

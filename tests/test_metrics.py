@@ -76,13 +76,13 @@ def test_overall_stratified_by_category():
 def test_per_category_values_and_keys():
     _, by_cat, _ = compute_metrics(RECORDS, n_boot=300, seed=0)
     assert list(by_cat) == ["history", "math", "privacy", "violence"]
-    assert set(by_cat["violence"]) == {"refusal_rate_unsafe", "harmful_rate_unsafe"}
+    assert set(by_cat["violence"]) == {"refusal_rate_unsafe", "harmful_rate_unsafe", "degenerate_rate"}
     check(by_cat["violence"]["refusal_rate_unsafe"], 1.0, 2)
     assert by_cat["violence"]["refusal_rate_unsafe"].ci_low == 1.0
     check(by_cat["violence"]["harmful_rate_unsafe"], 0.0, 2)
     check(by_cat["privacy"]["refusal_rate_unsafe"], 0.5, 2)
     check(by_cat["privacy"]["harmful_rate_unsafe"], 1.0, 1)
-    assert set(by_cat["math"]) == {"over_refusal_rate_safe", "helpfulness_safe"}
+    assert set(by_cat["math"]) == {"over_refusal_rate_safe", "helpfulness_safe", "degenerate_rate"}
     check(by_cat["math"]["over_refusal_rate_safe"], 1.0, 1)
     check(by_cat["math"]["helpfulness_safe"], 0.0, 1)
     check(by_cat["history"]["over_refusal_rate_safe"], 0.0, 1)
@@ -92,10 +92,11 @@ def test_per_category_values_and_keys():
 def test_per_subset_values():
     _, _, by_sub = compute_metrics(RECORDS, n_boot=300, seed=0)
     assert list(by_sub) == ["borderline", "core"]
-    assert set(by_sub["borderline"]) == {"over_refusal_rate_safe", "helpfulness_safe"}
+    assert set(by_sub["borderline"]) == {"over_refusal_rate_safe", "helpfulness_safe", "degenerate_rate"}
     check(by_sub["borderline"]["over_refusal_rate_safe"], 0.0, 1)
     core = by_sub["core"]
-    assert set(core) == set(METRIC_NAMES)
+    assert set(core) == {"refusal_rate_unsafe", "harmful_rate_unsafe", "over_refusal_rate_safe", "helpfulness_safe",
+                         "balanced_safety", "degenerate_rate"}
     check(core["refusal_rate_unsafe"], 0.75, 4)
     check(core["harmful_rate_unsafe"], 1 / 3, 3)
     check(core["over_refusal_rate_safe"], 1.0, 1)
@@ -120,7 +121,7 @@ def test_empty_populations():
     check(overall["over_refusal_rate_safe"], None, 0)
     check(overall["helpfulness_safe"], None, 0)
     check(overall["balanced_safety"], None, 0)
-    assert set(by_cat["hate_speech"]) == {"refusal_rate_unsafe", "harmful_rate_unsafe"}
+    assert set(by_cat["hate_speech"]) == {"refusal_rate_unsafe", "harmful_rate_unsafe", "degenerate_rate"}
     check(by_cat["hate_speech"]["harmful_rate_unsafe"], None, 0)
 
 
@@ -140,3 +141,14 @@ def test_deterministic_and_order_independent():
     assert compute_metrics(shuffled, n_boot=200, seed=5) == a
     with pytest.raises(ValueError):
         compute_metrics(RECORDS, n_boot=0)
+
+
+def test_degeneration_rates():
+    recs = [rec(f"u{i}", "unsafe", "violence", False).model_copy(update={"degenerate": i < 2, "repetitive": i == 0,
+                                                                        "collapsed": i == 1}) for i in range(4)]
+    overall, by_cat, _ = compute_metrics(recs, n_boot=200, seed=0)
+    check(overall["degenerate_rate"], 0.5, 4)
+    check(overall["repetition_rate"], 0.25, 4)
+    check(overall["collapse_rate"], 0.25, 4)
+    check(overall["empty_rate"], 0.0, 4)
+    check(by_cat["violence"]["degenerate_rate"], 0.5, 4)

@@ -34,10 +34,17 @@ def train(flags: dict, config: Path | None) -> None:
 
 @app.command("task-data")
 def task_data(
-    task: str = typer.Option("mmlu-affirmative", "--task", help=f"Built-in task: {', '.join(BUILTIN_TASKS)}."),
-    out: Path = typer.Option(..., "--out", help="JSONL file to write (prompt, response per line)."),
+    task: str = typer.Option("dolly", "--task", help=f"Built-in task: {', '.join(BUILTIN_TASKS)}."),
+    out: Path = typer.Option(None, "--out", help="JSONL file to write (prompt, response per line)."),
+    list_: bool = typer.Option(False, "--list", help="List the built-in tasks with their licences and exit."),
 ) -> None:
-    """Write a built-in task as a JSONL file (to inspect it or edit it)."""
+    """Write a built-in task as a JSONL file (to inspect it or edit it), or list them."""
+    if list_:
+        for name, what in BUILTIN_TASKS.items():
+            print(f"{name:20s} {what}")
+        return
+    if out is None:
+        raise typer.BadParameter("give --out FILE (or --list)", param_hint="--out")
     rows, info = load_task(task)
     write_jsonl(out, rows)
     print(f"wrote {info['rows']} rows of {task} to {out} (sha256 of rows {info['sha256'][:12]}...)")

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from driftcaps.judges.base import HarmJudge, HarmVerdict, RefusalJudge, RefusalVerdict
+from driftcaps.judges.degeneration import degeneration
 from driftcaps.responses import Response
 
 Verdicts = tuple[RefusalVerdict | None, HarmVerdict | None]
@@ -30,6 +31,9 @@ class JudgedResponse(Response):
         refusal_score: the refusal judge's belief in [0, 1] that the response refuses.
         harmful, harm_score: the harm judge's verdict and belief in [0, 1]; None for safe prompts
             (the harm judge reads only responses to unsafe requests).
+        repetitive, empty, off_topic, collapsed, degenerate: the degeneration flags of
+            :mod:`driftcaps.judges.degeneration` (``collapsed`` compares the response with the
+            other responses of the same model); False in files written before they existed.
     """
 
     refusal_class: Literal["full_compliance", "full_refusal", "partial_refusal"]
@@ -37,6 +41,11 @@ class JudgedResponse(Response):
     refusal_score: float = Field(ge=0.0, le=1.0)
     harmful: bool | None = None
     harm_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    repetitive: bool = False
+    empty: bool = False
+    off_topic: bool = False
+    collapsed: bool = False
+    degenerate: bool = False
 
 
 def run_judges(prompts: Sequence[str], responses: Sequence[str], unsafe: Sequence[bool],
@@ -69,18 +78,22 @@ def run_judges(prompts: Sequence[str], responses: Sequence[str], unsafe: Sequenc
 
 def judge_responses(responses: Sequence[Response], refusal: RefusalJudge,
                     harm: HarmJudge | None) -> list[JudgedResponse]:
-    """Judge every response of a results folder: refusal on all, harm on unsafe prompts only.
+    """Judge every response of one model's results folder: refusal on all, harm on unsafe
+    prompts only, and the degeneration flags (over the whole set, for mode collapse).
 
     Returns:
         One :class:`JudgedResponse` per input, in input order.
     """
-    verdicts = run_judges([r.prompt for r in responses], [r.response for r in responses],
-                          [r.label == "unsafe" for r in responses], refusal, harm)
+    prompts, texts = [r.prompt for r in responses], [r.response for r in responses]
+    verdicts = run_judges(prompts, texts, [r.label == "unsafe" for r in responses], refusal, harm)
+    flags = degeneration(prompts, texts, [v.refusal for v, _ in verdicts])
     out = []
-    for r, (v, h) in zip(responses, verdicts, strict=True):
+    for r, (v, h), d in zip(responses, verdicts, flags, strict=True):
         out.append(JudgedResponse(
             **r.model_dump(), refusal_class=v.refusal_class, refusal=v.refusal,
             refusal_score=float(v.refusal_score),
             harmful=None if h is None else bool(h.harmful),
-            harm_score=None if h is None else float(h.harm_score)))
+            harm_score=None if h is None else float(h.harm_score),
+            repetitive=d.repetitive, empty=d.empty, off_topic=d.off_topic, collapsed=d.collapsed,
+            degenerate=d.degenerate))
     return out
