@@ -80,8 +80,11 @@ def _check_settings(out: Path, settings: DemoSettings) -> None:
     write_record(record, settings)
 
 
-def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, agl: bool = True) -> None:
-    """Run (or resume) the demo into ``out``; see the module docstring."""
+def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, agl: bool = True,
+             task_data: str | None = None, lr: float | None = None) -> None:
+    """Run (or resume) the demo into ``out``; see the module docstring. ``task_data`` and ``lr``
+    replace the demo's benign task and learning rate (for experiments; the defaults are
+    :data:`DEMO_TRAINING`)."""
     from agl.train import train
 
     t0 = time.time()
@@ -91,13 +94,14 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, 
             raise DriftCapsError(f"{out}: not a demo folder (no demo.json); --fresh only clears demo folders.")
         shutil.rmtree(out)
     methods = {k: v for k, v in DEMO_METHODS.items() if agl or k == "lora"}
+    training = {**DEMO_TRAINING, **{k: v for k, v in (("task_data", task_data), ("lr", lr)) if v is not None}}
     n = 2 + 2 * len(methods)
     _stage(f"1/{n} base model and data")
     base = resolve_model(model)
     console.print(f"base model: {base.name} ({base.path})")
     console.print(f"DriftCaps: {ensure_built()}")
     settings = DemoSettings(model=base.name, model_path=base.path, weights_sha256=base.weights_sha256,
-                            steps=steps, limit=limit, training=DEMO_TRAINING, methods=methods,
+                            steps=steps, limit=limit, training=training, methods=methods,
                             driftcaps_manifest_sha256=manifest_sha256())
     _check_settings(out, settings)
 
@@ -109,7 +113,7 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, 
         if (adapters[name] / "run.json").is_file():
             console.print(f"reusing {adapters[name]}")
         else:
-            train(TrainConfig(base=model, output=str(adapters[name]), steps=steps, **DEMO_TRAINING, **overrides),
+            train(TrainConfig(base=model, output=str(adapters[name]), steps=steps, **training, **overrides),
                   base=base)
 
     reports: dict[str, EvalReport] = {}

@@ -63,9 +63,12 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(None, "--limit", help="Prompts per task (quick runs) (default: all of driftcaps_mini)."),
         fresh: bool = typer.Option(False, "--fresh", help="Redo every stage instead of reusing finished ones."),
         no_agl: bool = typer.Option(False, "--no-agl", help="Plain LoRA only (skips the AlignGuard-LoRA stages)."),
+        task_data: str = typer.Option(None, "--task-data", help="Another benign task for both adapters "
+                                      "(see `driftcaps agl task-data --list`) (default: the demo's)."),
+        lr: float = typer.Option(None, "--lr", min=0.0, help="Another learning rate for both adapters."),
     ) -> None:
         """The main job: fine-tune plain LoRA and AlignGuard-LoRA adapters on benign data, evaluate
         base and adapters on driftcaps_mini, report alignment drift and drift mitigation with CIs."""
         from driftcaps.demo import run_demo
 
-        run_demo(out=out, model=model, steps=steps, limit=limit, fresh=fresh, agl=not no_agl)
+        run_demo(out=out, model=model, steps=steps, limit=limit, fresh=fresh, agl=not no_agl, task_data=task_data, lr=lr)
