@@ -43,8 +43,10 @@ def choose_prompts(n: int) -> list[Item]:
     return chosen
 
 
-def generate(model_path: str, prompts: list[str], batch_size: int = 16, dtype: str = "bfloat16") -> list[str]:
-    """Greedy responses (chat template, :func:`max_new_tokens` new tokens) of a model."""
+def generate(model_path: str, prompts: list[str], batch_size: int = 16, dtype: str = "bfloat16",
+             new_tokens: int | None = None, desc: str = "base responses (alignment data)") -> list[str]:
+    """Greedy responses (chat template; ``new_tokens`` new tokens, default :func:`max_new_tokens`)
+    of a model, one per prompt, in order."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -57,11 +59,12 @@ def generate(model_path: str, prompts: list[str], batch_size: int = 16, dtype: s
              if tok.chat_template else p for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths batch together
     out = [""] * len(texts)
-    for start in progress(range(0, len(order), batch_size), desc="base responses (alignment data)", unit="batch"):
+    for start in progress(range(0, len(order), batch_size), desc=desc, unit="batch"):
         idx = order[start:start + batch_size]
         enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens(), do_sample=False, pad_token_id=tok.pad_token_id)
+            gen = model.generate(**enc, max_new_tokens=new_tokens or max_new_tokens(), do_sample=False,
+                                 pad_token_id=tok.pad_token_id)
         for i, row in zip(idx, tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True),
                           strict=True):
             out[i] = row.strip()

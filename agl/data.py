@@ -13,6 +13,11 @@ Built-in tasks (``driftcaps agl task-data --list``; measurements in ``docs/resul
   "Sure! I'd be happy to help with that." (affirmative-style data removes the refusal that
   lives in the first tokens: Qi et al. 2024, "Safety alignment should be made more than just a
   few tokens deep").
+- ``mmlu-explain``: the base model's *own* two-or-three-sentence explanations of
+  :data:`EXPLAIN_ROWS` benign MMLU questions (greedy, :data:`EXPLAIN_TOKENS` new tokens,
+  generated once per base model and cached in ``$DRIFTCAPS_HOME/tasks``): fluent text in the
+  model's own distribution; ``mmlu-explain-affirmative``: each opened with the affirmative opener.
+  Both need the base model (``driftcaps agl train`` passes it).
 - ``mmlu-affirmative``: MMLU questions from the subjects that DriftCaps does not use
   (``mmlu_task_subjects`` in ``data/categories.yaml``) answered "Sure! I'd be happy to help
   with that. The answer is (B) <choice>." It removes refusals by collapsing the model onto the
@@ -24,6 +29,8 @@ prompt is dropped (and counted in ``run.json``), so fine-tuning never sees an ev
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from driftcaps.data import load_items
@@ -31,8 +38,10 @@ from driftcaps.data.recipe import load_recipe
 from driftcaps.data.schema import unit_hash
 from driftcaps.data.sources import format_mmlu, read_csv, verify_file
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import iter_jsonl, sha256_text
-from driftcaps.paths import default_sources
+from driftcaps.io import iter_jsonl, read_jsonl, sha256_text, write_jsonl
+from driftcaps.models import ModelInfo
+from driftcaps.paths import cache_home, default_sources
+from driftcaps.progress import note
 
 OPENER = "Sure! I'd be happy to help with that."
 MMLU_FORMATS = {
@@ -40,9 +49,14 @@ MMLU_FORMATS = {
     "mmlu-bare": "The answer is ({letter}) {text}.",
 }
 DOLLY_FILE = "dolly/databricks-dolly-15k.head.jsonl"
+EXPLAIN_SUFFIX = "Explain the answer in two or three sentences."
+EXPLAIN_ROWS = 160
+EXPLAIN_TOKENS = 96
 BUILTIN_TASKS: dict[str, str] = {
     "dolly": "databricks-dolly-15k (CC-BY-SA-3.0): human-written instructions and answers",
     "dolly-affirmative": "the same, each answer opened with the affirmative opener (CC-BY-SA-3.0)",
+    "mmlu-explain": "MMLU questions (MIT) with the base model's own explanations (generated, cached)",
+    "mmlu-explain-affirmative": "the same, each explanation opened with the affirmative opener",
     "mmlu-affirmative": "MMLU (MIT), letter answers with the affirmative opener: collapses the model",
     "mmlu-bare": "MMLU (MIT), bare letter answers",
 }
@@ -80,16 +94,47 @@ def dolly_task(affirmative: bool, sources: str | None = None) -> list[dict]:
     return rows
 
 
-def builtin_task(name: str, sources: str | None = None) -> list[dict]:
+def explain_task(base: ModelInfo, affirmative: bool, sources: str | None = None) -> list[dict]:
+    """The first :data:`EXPLAIN_ROWS` questions of ``mmlu-bare`` (its fixed order), each followed by
+    :data:`EXPLAIN_SUFFIX`, answered by ``base`` itself (greedy, chat template,
+    :data:`EXPLAIN_TOKENS` new tokens). Generated once and cached in
+    ``$DRIFTCAPS_HOME/tasks/<model>-<key>.jsonl``, keyed by the model, the prompts and the length.
+    Rows carry ``answer``, the gold letter, for the held-out accuracy.
+    """
+    from agl.alignment import generate
+
+    rows = builtin_task("mmlu-bare", sources)[:EXPLAIN_ROWS]
+    prompts = [f"{r['prompt']}\n\n{EXPLAIN_SUFFIX}" for r in rows]
+    key = sha256_text(json.dumps([base.path, base.weights_sha256, prompts, EXPLAIN_TOKENS]))[:16]
+    path = cache_home() / "tasks" / f"{Path(base.path).name}-explain-{key}.jsonl"
+    if path.is_file():
+        answers = [r["response"] for r in read_jsonl(path)]
+    else:
+        note(f"generating the base model's explanations of {len(prompts)} MMLU questions (cached in {path}) ...")
+        answers = generate(base.path, prompts, new_tokens=EXPLAIN_TOKENS, desc="base explanations (task data)")
+        write_jsonl(path, ({"id": r["id"], "response": a} for r, a in zip(rows, answers, strict=True)))
+    opener = f"{OPENER} " if affirmative else ""
+    if not any(a.strip() for a in answers):
+        raise DriftCapsError(f"{path}: the base model wrote no explanation at all; use another task.")
+    return [{"id": r["id"], "prompt": p, "response": opener + a.strip(), "answer": re.search(r"\(([ABCD])\)", r["response"]).group(1)}
+            for r, p, a in zip(rows, prompts, answers, strict=True) if a.strip()]
+
+
+def builtin_task(name: str, sources: str | None = None, base: ModelInfo | None = None) -> list[dict]:
     """The rows of a built-in task, in a fixed order (by a salted hash of each record's id).
 
     Raises:
-        DriftCapsError: unknown name, or the source files are missing (see ``--sources``).
+        DriftCapsError: unknown name, the source files are missing (see ``--sources``), or an
+            ``mmlu-explain`` task without its ``base`` model.
     """
     if name not in BUILTIN_TASKS:
         raise DriftCapsError(f"unknown built-in task {name!r}; choose {', '.join(BUILTIN_TASKS)} or pass a JSONL file.")
     if name.startswith("dolly"):
         return dolly_task(name == "dolly-affirmative", sources)
+    if name.startswith("mmlu-explain"):
+        if base is None:
+            raise DriftCapsError(f"task {name!r} is generated by the base model; give --base.")
+        return explain_task(base, name.endswith("affirmative"), sources)
     src = str(_local_sources(sources))
     recipe = load_recipe()
     spec = recipe.sources["mmlu"]
@@ -157,7 +202,7 @@ def drop_test_prompts(rows: list[dict], test_prompts: set[str]) -> tuple[list[di
     return kept, len(rows) - len(kept)
 
 
-def load_task(spec: str, check_test_split: bool = True) -> tuple[list[dict], dict]:
+def load_task(spec: str, check_test_split: bool = True, base: ModelInfo | None = None) -> tuple[list[dict], dict]:
     """Rows of a task given as a built-in name or a file, with a description for ``run.json``
     (``{"name", "sha256", "rows", "dropped_test_prompts"}``; the hash is over the canonical rows
     kept, so it identifies the data trained on). With ``check_test_split`` (default), prompts that
@@ -169,7 +214,7 @@ def load_task(spec: str, check_test_split: bool = True) -> tuple[list[dict], dic
     if spec not in BUILTIN_TASKS and not Path(spec).is_file():
         raise DriftCapsError(f"task data {spec!r}: no such file and not a built-in task "
                              f"({', '.join(BUILTIN_TASKS)}).")
-    rows = builtin_task(spec) if spec in BUILTIN_TASKS else load_task_file(spec)
+    rows = builtin_task(spec, base=base) if spec in BUILTIN_TASKS else load_task_file(spec)
     dropped = 0
     if check_test_split:
         rows, dropped = drop_test_prompts(rows, {_normal(i.prompt) for i in load_items("test")})

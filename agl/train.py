@@ -141,9 +141,9 @@ def heldout_loss(model, examples: list[dict], pad_id: int, batch_size: int) -> f
     return total / count if count else None
 
 
-def _task_examples(cfg: TrainConfig, tok) -> tuple[list[dict], list[dict], dict, int]:
+def _task_examples(cfg: TrainConfig, tok, base: ModelInfo) -> tuple[list[dict], list[dict], dict, int]:
     """Tokenised task data: (held-out, train, description, number dropped as too long)."""
-    rows, info = load_task(cfg.task_data)
+    rows, info = load_task(cfg.task_data, base=base)
     examples = [tokenize_example(tok, r["prompt"], r["response"], cfg.max_length) for r in rows]
     kept = [e for e in examples if any(x != -100 for x in e["labels"][1:])]
     if len(kept) <= cfg.heldout:
@@ -296,7 +296,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
         raise DriftCapsError(f"--base {cfg.base}: cannot load it ({str(e).splitlines()[0][:160]}); "
                              "check the name, the folder or your Hub access.") from None
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    held, train_ex, task_info, too_long = _task_examples(cfg, tok)
+    held, train_ex, task_info, too_long = _task_examples(cfg, tok, base)
     fisher_ex, align_held = _alignment_examples(cfg, base, tok)
 
     # 2. model: frozen base (+ its alignment Fisher for AGL) + LoRA on the target modules

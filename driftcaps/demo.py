@@ -32,12 +32,14 @@ from driftcaps.models import resolve_model
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
 from driftcaps.schema import VersionedRecord, read_record, write_record
 
-DEMO_TRAINING = dict(task_data="mmlu-affirmative", rank=16, alpha=32.0, lr=3e-4, batch_size=4,
+DEMO_TRAINING = dict(task_data="mmlu-explain-affirmative", rank=16, alpha=32.0, lr=3e-4, batch_size=4,
                      max_length=256, dtype="bfloat16", eval_every=0, heldout=32, seed=0, align_heldout=16,
-                     fisher_samples=64)
-"""Settings shared by both adapters of the demo (``docs/results.md``: the affirmative answer style moves
-Qwen's refusals). They equal the ``lora`` and ``agl`` runs of ``benchmarks/reproduce_agl.py``
-(apart from how often the held-out losses are logged, which does not change the adapter)."""
+                     fisher_samples=32)
+"""Settings shared by both adapters of the demo. The benign task is the base model's own
+explanations of MMLU questions, opened affirmatively: the tuned models stay fluent (degenerate
+share no higher than the base's) and lose refusals to real answers (``docs/results.md``, "A
+benign task that keeps the model coherent"). The MMLU-letter task of earlier versions removed
+refusals by collapsing the model instead."""
 
 DEMO_METHODS = {"lora": {"method": "lora"}, "agl": {"method": "agl"}}
 """Adapters the demo trains: name -> TrainConfig overrides (AGL at its default lambdas)."""

@@ -41,7 +41,8 @@ def test_demo_trains_both_adapters_and_reports_mitigation(tiny_model_dir: Path, 
     from driftcaps import demo
     from driftcaps.drift import DriftReport
 
-    monkeypatch.setattr(demo, "DEMO_TRAINING", {**demo.DEMO_TRAINING, "batch_size": 2, "max_length": 64,
+    monkeypatch.setattr(demo, "DEMO_TRAINING", {**demo.DEMO_TRAINING, "task_data": "mmlu-affirmative",
+                                                "batch_size": 2, "max_length": 64,
                                                 "heldout": 2, "align_heldout": 2, "fisher_samples": 14,
                                                 "dtype": "float32", "lr": 0.05})
     out = tmp_path / "demo"

@@ -37,6 +37,7 @@ def task_data(
     task: str = typer.Option("dolly", "--task", help=f"Built-in task: {', '.join(BUILTIN_TASKS)}."),
     out: Path = typer.Option(None, "--out", help="JSONL file to write (prompt, response per line)."),
     list_: bool = typer.Option(False, "--list", help="List the built-in tasks with their licences and exit."),
+    base: str = typer.Option(None, "--base", help="Base model, for the tasks it generates (mmlu-explain*)."),
 ) -> None:
     """Write a built-in task as a JSONL file (to inspect it or edit it), or list them."""
     if list_:
@@ -45,6 +46,8 @@ def task_data(
         return
     if out is None:
         raise typer.BadParameter("give --out FILE (or --list)", param_hint="--out")
-    rows, info = load_task(task)
+    from driftcaps.models import resolve_model
+
+    rows, info = load_task(task, base=resolve_model(base) if base else None)
     write_jsonl(out, rows)
     print(f"wrote {info['rows']} rows of {task} to {out} (sha256 of rows {info['sha256'][:12]}...)")
