@@ -24,7 +24,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict
 
@@ -55,9 +55,6 @@ class TrainingRun(VersionedRecord):
 
     model_config = ConfigDict(extra="forbid")
     KIND = "driftcaps.agl.run"
-    SCHEMA_VERSION = 1
-    kind: Literal["driftcaps.agl.run"] = "driftcaps.agl.run"
-    schema_version: int = 1
     method: str
     config: TrainConfig
     seed: int
@@ -191,12 +188,11 @@ def _finished_with_same_config(out: Path, cfg: TrainConfig) -> bool:
     Raises:
         DriftCapsError: ``out`` holds a finished run of another config (naming the fields).
     """
-    record = out / "run.json"
-    if not record.is_file():
+    if not (out / "run.json").is_file():
         return False
     try:
-        old = dict(read_json(record, "training run record").get("config") or {})
-    except (DriftCapsError, AttributeError, TypeError, ValueError):
+        old = read_run(out).config.model_dump()
+    except DriftCapsError:  # unreadable: not a finished run of ours
         return False
     new = cfg.model_dump()
     diff = sorted(k for k in new.keys() | old.keys() if old.get(k) != new.get(k))

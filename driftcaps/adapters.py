@@ -45,7 +45,6 @@ class _RunBase(VersionedRecord):
 
     model_config = ConfigDict(extra="ignore")
     KIND = "driftcaps.agl.run"
-    SCHEMA_VERSION = 1
     base_model: TrainedBase | None = None
 
 

@@ -20,6 +20,7 @@ from driftcaps.judges import (
     get_refusal_judge,
 )
 from driftcaps.judges.apply import JudgedResponse, judge_responses
+from driftcaps.judges.base import HarmJudge, RefusalJudge
 from driftcaps.plots import plot_drift
 from driftcaps.provenance import now_iso
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
@@ -41,18 +42,17 @@ def _judge_names(report: EvalReport | None, refusal: str | None, harm: str | Non
     return refusal or named.get("refusal", DEFAULT_REFUSAL_JUDGE), harm or named.get("harm", DEFAULT_HARM_JUDGE)
 
 
-def _base_identity(folder: str | Path) -> str | None:
-    """Which base model produced a results folder: its weight hash or path from ``report.json``,
-    else ``pretrained`` from lm-eval's results file; None when unknown."""
-    report = _report(folder)
+def _base_identity(folder: str | Path, report: EvalReport | None) -> str | None:
+    """Which base model produced a results folder: its weight hash or path from its
+    ``report.json`` (``report``), else ``pretrained`` from lm-eval's results file; None when unknown."""
     if report is not None:
         return report.provenance.model.weights_sha256 or report.provenance.model.path
     return lm_eval_model_args(folder).get("pretrained")
 
 
-def load_judged(folder: str | Path, refusal_name: str, harm_name: str) -> list[JudgedResponse]:
+def load_judged(folder: str | Path, refusal: RefusalJudge, harm: HarmJudge) -> list[JudgedResponse]:
     """Judge the responses logged in a results folder (see :func:`driftcaps.responses.load_responses`)."""
-    return judge_responses(load_responses(folder), get_refusal_judge(refusal_name), get_harm_judge(harm_name))
+    return judge_responses(load_responses(folder), refusal, harm)
 
 
 def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | None = None,
@@ -78,28 +78,29 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         raise DriftCapsError("no --tuned folder given; pass at least one results folder of a tuned model.")
     base_report = _report(base)
     rj, hj = _judge_names(base_report, refusal_judge, harm_judge)
-    base_records = load_judged(base, rj, hj)
+    refusal, harm = get_refusal_judge(rj), get_harm_judge(hj)
+    base_records = load_judged(base, refusal, harm)
     warnings, entries = [], []
     labels = names or [Path(t).name or str(t) for t in tuned]
     if len(labels) != len(tuned):
         raise DriftCapsError(f"{len(labels)} --name values for {len(tuned)} --tuned folders; give one each.")
     if reference is not None and reference not in labels:
         raise DriftCapsError(f"--reference {reference!r} names no tuned entry; choose one of {', '.join(labels)}.")
-    base_id = _base_identity(base)
+    base_id = _base_identity(base, base_report)
     judged = {}
     for label, folder in zip(labels, tuned, strict=True):
         if Path(folder).resolve() == Path(base).resolve():
             raise DriftCapsError(f"--tuned {folder} is the --base folder; pass the results of the tuned model.")
-        tuned_id = _base_identity(folder)
+        report = _report(folder)
+        tuned_id = _base_identity(folder, report)
         if base_id and tuned_id and base_id != tuned_id:
             raise DriftCapsError(f"{folder}: its responses come from another base model than {base} "
                                  f"({tuned_id[:60]} vs {base_id[:60]}); drift compares a model with its own fine-tune.")
-        recs = judged[label] = load_judged(folder, rj, hj)
+        recs = judged[label] = load_judged(folder, refusal, harm)
         only_b, only_t = unpaired_ids(base_records, recs)
         if only_b or only_t:
             warnings.append(f"{folder}: {len(only_b)} base and {len(only_t)} tuned prompts have no partner "
                             "and were left out (evaluate both with the same tasks and --limit).")
-        report = _report(folder)
         entries.append(compute_drift(base_records, recs, name=label, results_dir=str(Path(folder)),
                                      n_boot=n_boot, seed=seed,
                                      adapter=report.provenance.adapter if report else None))
@@ -111,7 +112,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
                                                           n_boot=n_boot, seed=seed)
     report = DriftReport(
         base_dir=str(Path(base)), base_model=base_report.provenance.model if base_report else None,
-        judges=[get_refusal_judge(rj).info(), get_harm_judge(hj).info()],
+        judges=[refusal.info(), harm.info()],
         n_bootstrap=n_boot, seed=seed, created_at=now_iso(), driftcaps_version=__version__, tuned=entries,
     )
     if output is not None:

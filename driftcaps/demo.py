@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from agl.config import TrainConfig
 from driftcaps.compare import run_drift
@@ -50,9 +50,6 @@ class DemoSettings(VersionedRecord):
     is refused)."""
 
     KIND = "driftcaps.demo"
-    SCHEMA_VERSION = 1
-    kind: Literal["driftcaps.demo"] = "driftcaps.demo"
-    schema_version: int = 1
     model: str
     model_path: str
     weights_sha256: str | None

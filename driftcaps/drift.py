@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 
@@ -89,9 +88,6 @@ class DriftReport(VersionedRecord):
     prompts. Read one back with :func:`read_drift_report`."""
 
     KIND = "driftcaps.drift"
-    SCHEMA_VERSION = 1
-    schema_version: int = 1
-    kind: Literal["driftcaps.drift"] = "driftcaps.drift"
     base_dir: str
     base_model: ModelInfo | None = None
     judges: list[JudgeInfo]

@@ -36,8 +36,6 @@ class PreparedModel(VersionedRecord):
     """``driftcaps_model.json`` in a prepared model folder: where the weights came from."""
 
     KIND = "driftcaps.model"
-    kind: str = KIND
-    schema_version: int = 1
     name: str
     display: str
     hub_id: str

@@ -8,7 +8,7 @@ DriftCaps (higher ``schema_version``) is refused with a one-line error.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -44,9 +44,6 @@ class EvalReport(VersionedRecord):
     category and per subset (see :func:`driftcaps.metrics.compute_metrics`)."""
 
     KIND = "driftcaps.eval"
-    SCHEMA_VERSION = 1
-    schema_version: int = 1
-    kind: Literal["driftcaps.eval"] = "driftcaps.eval"
     tasks: list[str]
     n_prompts: int
     judges: list[JudgeInfo]

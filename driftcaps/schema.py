@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_json, write_json
@@ -34,12 +34,24 @@ class VersionedRecord(Record):
     """A record stored as a JSON file of its own.
 
     Subclasses set ``KIND`` (e.g. ``"driftcaps.eval"``) and ``SCHEMA_VERSION`` (moved whenever
-    the layout changes in a way older readers cannot read) and declare the matching fields
-    ``kind`` and ``schema_version`` with those defaults.
+    the layout changes in a way older readers cannot read); the fields ``kind`` and
+    ``schema_version`` default to them (a file written before the fields existed reads as
+    version 1 of its kind).
     """
 
     KIND: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = 1
+    schema_version: int = 1
+    kind: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.KIND:
+            data = {"kind": cls.KIND, "schema_version": cls.SCHEMA_VERSION, **data}
+            if data["kind"] != cls.KIND:
+                raise ValueError(f"kind {data['kind']!r} is not {cls.KIND!r}")
+        return data
 
 
 class MetricCI(Record):

@@ -35,6 +35,7 @@ class _TaskLoader(yaml.SafeLoader):
 _TaskLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
 
 
+@cache
 def task_template() -> dict[str, Any]:
     """The settings every DriftCaps task shares (``tasks/driftcaps/_driftcaps_template_yaml``)."""
     path = Path(tasks_dir()) / "driftcaps" / TEMPLATE
@@ -44,7 +45,7 @@ def task_template() -> dict[str, Any]:
 def generation_settings() -> dict[str, Any]:
     """The tasks' ``generation_kwargs``: ``max_gen_toks`` (new tokens), ``do_sample``,
     ``temperature`` and ``until`` (stop strings)."""
-    return dict(task_template()["generation_kwargs"])
+    return dict(task_template()["generation_kwargs"])  # a copy: the template is cached
 
 
 def load(which: str = "mini", label: str | None = None, data_dir: str | None = None, **_: Any) -> dict:

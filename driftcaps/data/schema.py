@@ -81,9 +81,6 @@ class Manifest(VersionedRecord):
     and the sha256 of every built file. Its own sha256 identifies the build in every result."""
 
     KIND = "driftcaps.manifest"
-    SCHEMA_VERSION = 1
-    kind: Literal["driftcaps.manifest"] = "driftcaps.manifest"
-    schema_version: int = 1
     name: str
     data_version: str
     built_with: str

@@ -44,16 +44,13 @@ def _require(df: pd.DataFrame, cols: list[str], where: str) -> None:
                              "(restore the original file or check the source).")
 
 
-_text = cell_text
-
-
 # --- per-source readers: frames in, raw items out -------------------------------------------
 
 def advbench(df: pd.DataFrame, rules: dict, where: str) -> list[RawItem]:
     """AdvBench harmful behaviours (``goal``); categories by the recipe's keyword rules."""
     _require(df, ["goal"], where)
     out = []
-    for i, goal in enumerate(df["goal"].map(_text)):
+    for i, goal in enumerate(df["goal"].map(cell_text)):
         out.append(RawItem("advbench", f"row{i}", goal, "unsafe", rc.map_advbench(rules, goal),
                            "keyword-rules", "core"))
     return out
@@ -67,11 +64,11 @@ def harmbench(df: pd.DataFrame, rules: dict, where: str) -> list[RawItem]:
     for row in df.itertuples(index=False):
         if row.FunctionalCategory not in rules["harmbench_functional"]:
             continue
-        ctx = _text(row.ContextString).strip()
-        prompt = f"{ctx}\n\n---\n\n{row.Behavior}" if ctx else _text(row.Behavior)
-        out.append(RawItem("harmbench", _text(row.BehaviorID), prompt, "unsafe",
+        ctx = cell_text(row.ContextString).strip()
+        prompt = f"{ctx}\n\n---\n\n{row.Behavior}" if ctx else cell_text(row.Behavior)
+        out.append(RawItem("harmbench", cell_text(row.BehaviorID), prompt, "unsafe",
                            rc.map_table(rules, "harmbench", row.SemanticCategory),
-                           _text(row.SemanticCategory), "core"))
+                           cell_text(row.SemanticCategory), "core"))
     return out
 
 
@@ -82,14 +79,14 @@ def jbb(harmful: pd.DataFrame, benign: pd.DataFrame, rules: dict, where: str) ->
     for kind, df in (("harmful", harmful), ("benign", benign)):
         _require(df, ["index", "goal", "category"], f"{where} ({kind})")
         for row in df.itertuples(index=False):
-            idx = _text(row.index)
+            idx = cell_text(row.index)
             if kind == "harmful":
-                out.append(RawItem("jbb", f"harmful/{idx}", _text(row.goal), "unsafe",
-                                   rc.map_table(rules, "jbb", row.category), _text(row.category),
+                out.append(RawItem("jbb", f"harmful/{idx}", cell_text(row.goal), "unsafe",
+                                   rc.map_table(rules, "jbb", row.category), cell_text(row.category),
                                    "core", f"jbb:{idx}"))
             else:
-                out.append(RawItem("jbb", f"benign/{idx}", _text(row.goal), "safe", _text(row.category),
-                                   _text(row.category), "borderline", f"jbb:{idx}"))
+                out.append(RawItem("jbb", f"benign/{idx}", cell_text(row.goal), "safe", cell_text(row.category),
+                                   cell_text(row.category), "borderline", f"jbb:{idx}"))
     return out
 
 
@@ -109,16 +106,16 @@ def xstest(df: pd.DataFrame, rules: dict, where: str) -> list[RawItem]:
     _require(df, ["id", "prompt", "type", "label"], where)
     out, rank = [], {}
     for row in df.itertuples(index=False):
-        t = _text(row.type)
+        t = cell_text(row.type)
         rank[t] = rank.get(t, 0) + 1
         pair = f"xstest:{_xstest_group(t)}:{rank[t]}"
         if row.label == "unsafe":
-            out.append(RawItem("xstest", _text(row.id), _text(row.prompt), "unsafe",
+            out.append(RawItem("xstest", cell_text(row.id), cell_text(row.prompt), "unsafe",
                                rc.map_table(rules, "xstest", t), t, "core", pair))
         elif row.label == "safe":
-            out.append(RawItem("xstest", _text(row.id), _text(row.prompt), "safe", t, t, "borderline", pair))
+            out.append(RawItem("xstest", cell_text(row.id), cell_text(row.prompt), "safe", t, t, "borderline", pair))
         else:
-            out.append(RawItem("xstest", _text(row.id), _text(row.prompt), "unknown", None,
+            out.append(RawItem("xstest", cell_text(row.id), cell_text(row.prompt), "unknown", None,
                                f"label={row.label}", "core"))
     return out
 
@@ -129,12 +126,12 @@ def hatecheck(df: pd.DataFrame, rules: dict, where: str) -> list[RawItem]:
     _require(df, ["case_id", "test_case", "label_gold", "functionality"], where)
     out = []
     for row in df.itertuples(index=False):
-        text, gold = _text(row.test_case).strip(), _text(row.label_gold)
+        text, gold = cell_text(row.test_case).strip(), cell_text(row.label_gold)
         if gold == "non-hateful":
-            out.append(RawItem("hatecheck", _text(row.case_id), text, "safe", _text(row.functionality),
+            out.append(RawItem("hatecheck", cell_text(row.case_id), text, "safe", cell_text(row.functionality),
                                gold, "statements"))
         else:
-            out.append(RawItem("hatecheck", _text(row.case_id), text, "unsafe",
+            out.append(RawItem("hatecheck", cell_text(row.case_id), text, "unsafe",
                                rc.map_table(rules, "hatecheck", gold), gold, "statements"))
     return out
 
@@ -150,12 +147,12 @@ def openai_moderation(rows: list[dict], rules: dict, where: str) -> list[RawItem
         cat = rc.map_moderation(rules, labels)
         raw = ",".join(sorted(k for k, v in labels.items() if v == 1)) or "none"
         if cat is not None:
-            out.append(RawItem("openai_moderation", f"row{i}", _text(row["prompt"]), "unsafe", cat, raw, "statements"))
+            out.append(RawItem("openai_moderation", f"row{i}", cell_text(row["prompt"]), "unsafe", cat, raw, "statements"))
         elif len(labels) == len(MODERATION_KEYS):
-            out.append(RawItem("openai_moderation", f"row{i}", _text(row["prompt"]), "safe", "unflagged",
+            out.append(RawItem("openai_moderation", f"row{i}", cell_text(row["prompt"]), "safe", "unflagged",
                                raw, "statements"))
         else:
-            out.append(RawItem("openai_moderation", f"row{i}", _text(row["prompt"]), "unknown", None,
+            out.append(RawItem("openai_moderation", f"row{i}", cell_text(row["prompt"]), "unknown", None,
                                "partially labelled, none positive", "statements"))
     return out
 
@@ -176,7 +173,7 @@ def mmlu(frames: dict[str, pd.DataFrame], rules: dict, where: str) -> list[RawIt
             continue
         _require(df, ["question", "choice0", "choice1", "choice2", "choice3"], f"{where} ({subject})")
         for i, row in enumerate(df.itertuples(index=False)):
-            prompt = format_mmlu(_text(row.question), [_text(getattr(row, f"choice{k}")) for k in range(4)])
+            prompt = format_mmlu(cell_text(row.question), [cell_text(getattr(row, f"choice{k}")) for k in range(4)])
             out.append(RawItem("mmlu", f"{subject}/{i}", prompt, "safe", subject, subject, "core"))
     return out
 

@@ -97,7 +97,7 @@ def collapsed(prompts: Sequence[str], responses: Sequence[str], skip: Sequence[b
     """Mode collapse over a set: for each response, whether at least :data:`COLLAPSE_PEERS`
     responses to other prompts are near-identical to it (word-3-gram Jaccard >=
     :data:`COLLAPSE_JACCARD`). Responses with ``skip`` True (refusals) are neither flagged nor
-    counted as peers. O(n²) set comparisons: fine for a few thousand responses.
+    counted as peers. Only responses of similar length are compared.
 
     Raises:
         ValueError: the sequences differ in length.
@@ -107,9 +107,12 @@ def collapsed(prompts: Sequence[str], responses: Sequence[str], skip: Sequence[b
         raise ValueError(f"{len(prompts)} prompts, {n} responses and {len(skip)} skip flags")
     grams = [_trigrams(r) for r in responses]
     peers = [0] * n
-    live = [i for i in range(n) if not skip[i] and grams[i]]
+    # by size: Jaccard <= |smaller| / |larger|, so each response meets only those of similar size
+    live = sorted((i for i in range(n) if not skip[i] and grams[i]), key=lambda i: len(grams[i]))
     for a, i in enumerate(live):
         for j in live[a + 1:]:
+            if len(grams[i]) < COLLAPSE_JACCARD * len(grams[j]):
+                break
             if prompts[i] == prompts[j]:
                 continue
             inter = len(grams[i] & grams[j])

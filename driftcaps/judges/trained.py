@@ -83,8 +83,6 @@ class JudgeWeights(VersionedRecord):
         trained_on: sha256 of every labelled file read, and the row count.
     """
 
-    SCHEMA_VERSION = 1
-    schema_version: int = 1
     kind: Literal["refusal", "harm"]
     name: str
     version: str
