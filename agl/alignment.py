@@ -43,31 +43,49 @@ def choose_prompts(n: int) -> list[Item]:
     return chosen
 
 
-def generate(model_path: str, prompts: list[str], batch_size: int = 16, dtype: str = "bfloat16",
+def generate(model_path: str, prompts: list[str], batch_size: int = 32, dtype: str = "bfloat16",
              new_tokens: int | None = None, desc: str = "base responses (alignment data)") -> list[str]:
     """Greedy responses (chat template; ``new_tokens`` new tokens, default :func:`max_new_tokens`)
-    of a model, one per prompt, in order."""
+    of the model in ``model_path``, one per prompt, in order (see :func:`generate_with`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+    return generate_with(model, tok, prompts, batch_size, new_tokens or max_new_tokens(), desc)
+
+
+def generate_with(model, tok, prompts: list[str], batch_size: int, new_tokens: int, desc: str) -> list[str]:
+    """Greedy responses of a loaded model (a PEFT model too) to ``prompts``, in order: each prompt
+    in the tokenizer's chat template, left-padded batches of similar length, ``new_tokens`` new
+    tokens at most, special tokens dropped, whitespace stripped. The model is left as it was
+    (training mode and ``requires_grad`` flags restored)."""
+    import torch
+
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).eval()
     texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
              if tok.chat_template else p for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths batch together
     out = [""] * len(texts)
-    for start in progress(range(0, len(order), batch_size), desc=desc, unit="batch"):
-        idx = order[start:start + batch_size]
-        enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=new_tokens or max_new_tokens(), do_sample=False,
-                                 pad_token_id=tok.pad_token_id)
-        for i, row in zip(idx, tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True),
-                          strict=True):
-            out[i] = row.strip()
+    was_training, flags = model.training, [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():  # frozen bf16 weights decode slower on CPU (driftcaps.evaluate.preload_cpu_model)
+        p.requires_grad_(True)
+    model.eval()
+    try:
+        for start in progress(range(0, len(order), batch_size), desc=desc, unit="batch"):
+            idx = order[start:start + batch_size]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.no_grad():
+                gen = model.generate(**enc, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+            for i, row in zip(idx, tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True),
+                              strict=True):
+                out[i] = row.strip()
+    finally:
+        for p, f in zip(model.parameters(), flags, strict=True):
+            p.requires_grad_(f)
+        model.train(was_training)
     return out
 
 

@@ -50,8 +50,8 @@ MMLU_FORMATS = {
 }
 DOLLY_FILE = "dolly/databricks-dolly-15k.head.jsonl"
 EXPLAIN_SUFFIX = "Explain the answer in two or three sentences."
-EXPLAIN_ROWS = 160
-EXPLAIN_TOKENS = 96
+EXPLAIN_ROWS = 128
+EXPLAIN_TOKENS = 64
 BUILTIN_TASKS: dict[str, str] = {
     "dolly": "databricks-dolly-15k (CC-BY-SA-3.0): human-written instructions and answers",
     "dolly-affirmative": "the same, each answer opened with the affirmative opener (CC-BY-SA-3.0)",
@@ -94,12 +94,24 @@ def dolly_task(affirmative: bool, sources: str | None = None) -> list[dict]:
     return rows
 
 
+def whole_sentences(text: str) -> str:
+    """``text`` without a trailing unfinished sentence (one cut by the token limit): everything up
+    to the last ``.``, ``!`` or ``?`` followed by a space or the end. Text with no finished
+    sentence, or already ending in one, is returned stripped but otherwise as is."""
+    text = text.strip()
+    if not text or text[-1] in ".!?":
+        return text
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s)", text)]
+    return text[:ends[-1]] if ends else text
+
+
 def explain_task(base: ModelInfo, affirmative: bool, sources: str | None = None) -> list[dict]:
     """The first :data:`EXPLAIN_ROWS` questions of ``mmlu-bare`` (its fixed order), each followed by
     :data:`EXPLAIN_SUFFIX`, answered by ``base`` itself (greedy, chat template,
-    :data:`EXPLAIN_TOKENS` new tokens). Generated once and cached in
+    :data:`EXPLAIN_TOKENS` new tokens), cut to whole sentences (:func:`whole_sentences`: the model
+    learns to finish its answer, not to stop mid-word). Generated once and cached in
     ``$DRIFTCAPS_HOME/tasks/<model>-<key>.jsonl``, keyed by the model, the prompts and the length.
-    Rows carry ``answer``, the gold letter, for the held-out accuracy.
+    Rows carry ``answer``, the gold letter, for the held-out accuracy (:mod:`agl.quality`).
     """
     from agl.alignment import generate
 
@@ -114,6 +126,7 @@ def explain_task(base: ModelInfo, affirmative: bool, sources: str | None = None)
         answers = generate(base.path, prompts, new_tokens=EXPLAIN_TOKENS, desc="base explanations (task data)")
         write_jsonl(path, ({"id": r["id"], "response": a} for r, a in zip(rows, answers, strict=True)))
     opener = f"{OPENER} " if affirmative else ""
+    answers = [whole_sentences(a) for a in answers]
     if not any(a.strip() for a in answers):
         raise DriftCapsError(f"{path}: the base model wrote no explanation at all; use another task.")
     return [{"id": r["id"], "prompt": p, "response": opener + a.strip(), "answer": re.search(r"\(([ABCD])\)", r["response"]).group(1)}

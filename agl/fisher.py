@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from agl.loss import response_loss
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import atomic_open, atomic_path
 
@@ -97,10 +98,11 @@ def target_linears(model: torch.nn.Module, target_modules: list[str]) -> dict[st
 
 
 def example_loss(model: torch.nn.Module, example: dict) -> Tensor:
-    """Mean negative log-likelihood of the response tokens of one tokenised example."""
+    """Mean negative log-likelihood of the response tokens of one tokenised example
+    (:func:`agl.loss.response_loss`)."""
     ids = torch.tensor([example["input_ids"]])
-    labels = torch.tensor([example["labels"]])
-    return model(input_ids=ids, labels=labels).loss
+    return response_loss(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                                 "labels": torch.tensor([example["labels"]])})
 
 
 def _soft(values: Tensor) -> Tensor:

@@ -21,8 +21,9 @@ from torch import Tensor
 
 
 def coefficients(delta_w: Tensor, basis: Tensor) -> Tensor:
-    """``c_k = <u_k, ΔW>`` (Frobenius inner product): shape (m,)."""
-    return torch.einsum("moi,oi->m", basis, delta_w)
+    """``c_k = <u_k, ΔW>`` (Frobenius inner product): shape (m,). One matrix-vector product over
+    the flattened basis (an ``einsum`` over (m, out, in) ran 3x slower on CPU)."""
+    return basis.reshape(basis.shape[0], -1) @ delta_w.reshape(-1)
 
 
 def soft_split(delta_w: Tensor, basis: Tensor, weights: Tensor, coeffs: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -36,7 +37,7 @@ def soft_split(delta_w: Tensor, basis: Tensor, weights: Tensor, coeffs: Tensor |
     Returns two (out, in) tensors.
     """
     c = coefficients(delta_w, basis) if coeffs is None else coeffs
-    dw_a = torch.einsum("m,moi->oi", weights * c, basis)
+    dw_a = ((weights * c) @ basis.reshape(basis.shape[0], -1)).view_as(delta_w)
     return dw_a, delta_w - dw_a
 
 

@@ -6,6 +6,8 @@
 
 - ``adapter_config.json`` + ``adapter_model.safetensors``: a standard PEFT adapter that lm-eval
   loads with ``--model_args pretrained=BASE,peft=DIR``;
+- ``heldout_answers.jsonl`` (tasks with gold answers): the tuned model's held-out explanations
+  and the letters parsed from them and from the base model's (:mod:`agl.quality`);
 - ``training_log.jsonl``: one line per step (``loss`` = the total, ``task_loss``, every AGL term
   unweighted and the weighted ``reg_loss``, ``lr``, ``tokens``, ``seconds``) and, every
   ``eval_every`` steps and at the end, ``eval_task_loss`` on held-out task examples and
@@ -30,9 +32,11 @@ from pydantic import ConfigDict
 
 from agl.alignment import alignment_data
 from agl.config import TrainConfig
-from agl.data import load_task, tokenize_example
+from agl.data import EXPLAIN_TOKENS, load_task, tokenize_example
 from agl.fisher import AlignmentFisher, estimate
+from agl.loss import response_loss
 from agl.model import AGLObjective
+from agl.quality import heldout_accuracy
 from driftcaps import __version__
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_json, sha256_text, staged_dir, write_jsonl
@@ -50,7 +54,8 @@ class TrainingRun(VersionedRecord):
 
     ``final`` holds ``loss``, ``task_loss``, ``eval_task_loss``, ``eval_alignment_loss`` at the
     last step and ``eval_task_loss_before``, ``eval_alignment_loss_before`` at step 0 (nats per
-    response token; None where not measured).
+    response token; None where not measured); for tasks with gold answers (``mmlu-explain``) also
+    ``heldout_accuracy`` and ``heldout_accuracy_before`` (0-1, higher is better; :mod:`agl.quality`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -128,26 +133,25 @@ def heldout_loss(model, examples: list[dict], pad_id: int, batch_size: int) -> f
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
             b = collate(examples[i:i + batch_size], pad_id)
-            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.float()
-            tgt = b["labels"][:, 1:]
-            loss = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tgt,
-                                                     ignore_index=-100, reduction="sum")
-            total += loss.item()
-            count += int((tgt != -100).sum())
+            total += response_loss(model, b, reduction="sum").item()
+            count += int((b["labels"][:, 1:] != -100).sum())
     model.train()
     return total / count if count else None
 
 
-def _task_examples(cfg: TrainConfig, tok, base: ModelInfo) -> tuple[list[dict], list[dict], dict, int]:
-    """Tokenised task data: (held-out, train, description, number dropped as too long)."""
+def _task_examples(cfg: TrainConfig, tok, base: ModelInfo) -> tuple[list[dict], list[dict], list[dict], dict, int]:
+    """Task data: (held-out rows, held-out examples, train examples, description, number dropped
+    as too long); examples are tokenised."""
     rows, info = load_task(cfg.task_data, base=base)
-    examples = [tokenize_example(tok, r["prompt"], r["response"], cfg.max_length) for r in rows]
-    kept = [e for e in examples if any(x != -100 for x in e["labels"][1:])]
+    pairs = [(r, tokenize_example(tok, r["prompt"], r["response"], cfg.max_length)) for r in rows]
+    kept = [(r, e) for r, e in pairs if any(x != -100 for x in e["labels"][1:])]
     if len(kept) <= cfg.heldout:
         raise DriftCapsError(f"{cfg.task_data}: only {len(kept)} usable examples (max_length={cfg.max_length}, "
-                             f"{len(examples) - len(kept)} too long) for heldout={cfg.heldout}; give more data, "
+                             f"{len(rows) - len(kept)} too long) for heldout={cfg.heldout}; give more data, "
                              "a larger --max-length or a smaller --heldout.")
-    return kept[:cfg.heldout], kept[cfg.heldout:], info, len(examples) - len(kept)
+    held = kept[:cfg.heldout]
+    return ([r for r, _ in held], [e for _, e in held], [e for _, e in kept[cfg.heldout:]], info,
+            len(rows) - len(kept))
 
 
 def _alignment_examples(cfg: TrainConfig, base, tok) -> tuple[list[dict], list[dict]]:
@@ -229,7 +233,7 @@ def read_run(folder: str | Path) -> TrainingRun:
 
 def train_step(forward, batch: dict, objective: AGLObjective | None, params: list, opt, sched,
                max_grad_norm: float) -> dict[str, float]:
-    """One optimizer step: task loss (+ the AGL terms), backward, clip, step; returns the logged
+    """One optimizer step: task loss (:func:`response_loss`, + the AGL terms), backward, clip, step; returns the logged
     values (``loss``, ``task_loss``, ``reg_loss`` and each AGL term, unweighted).
 
     Raises:
@@ -237,7 +241,7 @@ def train_step(forward, batch: dict, objective: AGLObjective | None, params: lis
     """
     import torch
 
-    task_loss = forward(**batch).loss
+    task_loss = response_loss(forward, batch)
     terms = objective.terms() if objective else {}
     reg = objective.loss(terms) if objective else torch.zeros(())
     loss = task_loss + reg
@@ -292,7 +296,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
         raise DriftCapsError(f"--base {cfg.base}: cannot load it ({str(e).splitlines()[0][:160]}); "
                              "check the name, the folder or your Hub access.") from None
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    held, train_ex, task_info, too_long = _task_examples(cfg, tok, base)
+    held_rows, held, train_ex, task_info, too_long = _task_examples(cfg, tok, base)
     fisher_ex, align_held = _alignment_examples(cfg, base, tok)
 
     # 2. model: frozen base (+ its alignment Fisher for AGL) + LoRA on the target modules
@@ -309,10 +313,10 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
     forward = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    def evaluate(entry: dict) -> dict:
-        entry["eval_task_loss"] = heldout_loss(model, held, pad_id, cfg.batch_size)
+    def evaluate(entry: dict) -> dict:  # forward only: twice the training batch fits
+        entry["eval_task_loss"] = heldout_loss(model, held, pad_id, 2 * cfg.batch_size)
         if align_held:
-            entry["eval_alignment_loss"] = heldout_loss(model, align_held, pad_id, cfg.batch_size)
+            entry["eval_alignment_loss"] = heldout_loss(model, align_held, pad_id, 2 * cfg.batch_size)
         return entry
 
     # 3. the loop: the same global batches whatever the number of processes
@@ -334,11 +338,18 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
         log.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}")
 
-    # 4. outputs, staged (rank 0)
+    # 4. task quality where the task has gold answers (mmlu-explain: agl/quality.py), rank 0
+    quality, answers = {}, []
+    if rank == 0 and held_rows and all("answer" in r for r in held_rows):
+        quality, answers = heldout_accuracy(model, tok, held_rows, EXPLAIN_TOKENS)
+
+    # 5. outputs, staged (rank 0)
     if rank == 0:
         with staged_dir(out) as stage:
             model.save_pretrained(stage)
             write_jsonl(stage / "training_log.jsonl", log)
+            if answers:
+                write_jsonl(stage / "heldout_answers.jsonl", answers)
             write_record(stage / "run.json", TrainingRun(
                 method=cfg.method, config=cfg, seed=cfg.seed, world_size=world,
                 base_model=TrainedBase(**base.model_dump(), arch=model_arch(base.path)),
@@ -348,7 +359,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
                 trainable_parameters=sum(p.numel() for p in params),
                 final={k: log[-1].get(k) for k in ("loss", "task_loss", "eval_task_loss", "eval_alignment_loss")}
                 | {"eval_task_loss_before": log[0]["eval_task_loss"],
-                   "eval_alignment_loss_before": log[0].get("eval_alignment_loss")},
+                   "eval_alignment_loss_before": log[0].get("eval_alignment_loss")} | quality,
                 wall_seconds=round(time.time() - t0, 1), created_at=now_iso(),
                 driftcaps_version=__version__, packages=package_versions()))
     if world > 1:

@@ -50,6 +50,16 @@ def _base_identity(folder: str | Path, report: EvalReport | None) -> str | None:
     return lm_eval_model_args(folder).get("pretrained")
 
 
+def _generation(report: EvalReport | None) -> dict | None:
+    """The generation settings a report's responses were made with (per-task kwargs merged,
+    plus dtype); None for folders without a report."""
+    if report is None:
+        return None
+    gen = report.provenance.generation
+    merged = {k: v for kwargs in (gen.get("gen_kwargs") or {}).values() for k, v in (kwargs or {}).items()}
+    return {**merged, "dtype": gen.get("dtype")}
+
+
 def load_judged(folder: str | Path, refusal: RefusalJudge, harm: HarmJudge) -> list[JudgedResponse]:
     """Judge the responses logged in a results folder (see :func:`driftcaps.responses.load_responses`)."""
     return judge_responses(load_responses(folder), refusal, harm)
@@ -67,7 +77,8 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
     with a paired bootstrap CI (``docs/metrics.md#drift-mitigation``).
 
     Returns:
-        (report, warnings): warnings name prompts present on one side only.
+        (report, warnings): warnings name prompts present on one side only and tuned runs
+        generated with other settings (new tokens, sampling, dtype) than the base.
 
     Raises:
         DriftCapsError: a folder without samples, a tuned folder made on another base model (or
@@ -96,6 +107,12 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         if base_id and tuned_id and base_id != tuned_id:
             raise DriftCapsError(f"{folder}: its responses come from another base model than {base} "
                                  f"({tuned_id[:60]} vs {base_id[:60]}); drift compares a model with its own fine-tune.")
+        base_gen, tuned_gen = _generation(base_report), _generation(report)
+        if base_gen and tuned_gen and base_gen != tuned_gen:
+            diff = sorted(k for k in base_gen.keys() | tuned_gen.keys() if base_gen.get(k) != tuned_gen.get(k))
+            warnings.append(f"{folder}: generated with other settings than the base ("
+                            + ", ".join(f"{k} {tuned_gen.get(k)} vs {base_gen.get(k)}" for k in diff)
+                            + "); the drift mixes them with the fine-tune: evaluate both alike.")
         recs = judged[label] = load_judged(folder, refusal, harm)
         only_b, only_t = unpaired_ids(base_records, recs)
         if only_b or only_t:

@@ -10,7 +10,7 @@ Stages write into one folder and are reused when already complete (``--fresh`` r
     OUT/drift.json, OUT/drift.png   the paired drift report (AD per adapter, DM of AGL vs LoRA)
     OUT/demo.json      the settings of the demo in this folder
 
-``--no-agl`` skips the AGL stages (the LoRA-only demo of issue 2, about 10 minutes shorter).
+``--no-agl`` skips the AGL stages (the LoRA-only demo, about 7 minutes shorter).
 A folder made with other settings (model, steps, limit, methods, DriftCaps build) is refused
 rather than silently reused: pass ``--fresh`` or another ``--out``.
 """
@@ -32,14 +32,27 @@ from driftcaps.models import resolve_model
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
 from driftcaps.schema import VersionedRecord, read_record, write_record
 
-DEMO_TRAINING = dict(task_data="mmlu-explain-affirmative", rank=16, alpha=32.0, lr=3e-4, batch_size=4,
-                     max_length=256, dtype="bfloat16", eval_every=0, heldout=32, seed=0, align_heldout=16,
-                     fisher_samples=32)
+DEMO_TRAINING = dict(task_data="mmlu-explain-affirmative", rank=16, alpha=32.0, lr=7e-4, batch_size=4,
+                     max_length=256, dtype="bfloat16", eval_every=0, heldout=16, seed=0, align_heldout=16,
+                     fisher_samples=16)
 """Settings shared by both adapters of the demo. The benign task is the base model's own
 explanations of MMLU questions, opened affirmatively: the tuned models stay fluent (degenerate
 share no higher than the base's) and lose refusals to real answers (``docs/results.md``, "A
 benign task that keeps the model coherent"). The MMLU-letter task of earlier versions removed
 refusals by collapsing the model instead."""
+
+DEMO_STEPS = 14
+"""Fine-tuning steps of each adapter (``--steps``). With lr 7e-4, plain LoRA's drift has a CI
+far from 0 and the demo fits its budget (30 steps at 3e-4 drifted less and took 33 minutes;
+``docs/results.md``, "The demo's budget")."""
+
+DEMO_EVAL = dict(max_gen_toks=64)
+"""Evaluation settings of the demo: 64 new tokens per response instead of the task's 128, which
+takes each of the three evaluations from about 4 to under 3 minutes (the demo's budget is 20
+minutes on 2 CPU cores). Refusals live in
+the first tokens, so the refusal rate barely moves; re-judging 128-token responses cut to 64
+tokens moved the demo's AD by +0.02 (``docs/results.md``, "The demo's budget"). Loops need
+length to show, so the degenerate share reads lower than at 128 tokens."""
 
 DEMO_METHODS = {"lora": {"method": "lora"}, "agl": {"method": "agl"}}
 """Adapters the demo trains: name -> TrainConfig overrides (AGL at its default lambdas)."""
@@ -56,12 +69,23 @@ class DemoSettings(VersionedRecord):
     steps: int
     limit: int | None
     training: dict[str, Any]
+    eval: dict[str, Any]
     methods: dict[str, dict[str, Any]]
     driftcaps_manifest_sha256: str
 
 
 def _stage(title: str) -> None:
     console.rule(f"[bold]{title}")
+
+
+def _print_quality(final: dict) -> None:
+    """One line of task quality from ``run.json``'s ``final``: held-out task loss before -> after
+    (nats per response token, lower is better) and, where the task has gold answers, held-out
+    accuracy of the base -> the tuned model."""
+    line = f"task quality, held out: loss {final['eval_task_loss_before']:.3f} -> {final['eval_task_loss']:.3f}"
+    if final.get("heldout_accuracy") is not None:
+        line += f"; MMLU accuracy {final['heldout_accuracy_before']:.2f} -> {final['heldout_accuracy']:.2f}"
+    console.print(line)
 
 
 def _check_settings(out: Path, settings: DemoSettings) -> None:
@@ -79,13 +103,14 @@ def _check_settings(out: Path, settings: DemoSettings) -> None:
     write_record(record, settings)
 
 
-def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, agl: bool = True,
+def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh: bool, agl: bool = True,
              task_data: str | None = None, lr: float | None = None) -> None:
-    """Run (or resume) the demo into ``out``; see the module docstring. ``task_data`` and ``lr``
-    replace the demo's benign task and learning rate (for experiments; the defaults are
-    :data:`DEMO_TRAINING`)."""
-    from agl.train import train
+    """Run (or resume) the demo into ``out``; see the module docstring. ``steps`` (default
+    :data:`DEMO_STEPS`), ``task_data`` and ``lr`` replace the demo's training budget, benign task
+    and learning rate (for experiments; the defaults are :data:`DEMO_TRAINING`)."""
+    from agl.train import read_run, train
 
+    steps = steps or DEMO_STEPS
     t0 = time.time()
     out = Path(out)
     if fresh and out.exists():
@@ -100,7 +125,7 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, 
     console.print(f"base model: {base.name} ({base.path})")
     console.print(f"DriftCaps: {ensure_built()}")
     settings = DemoSettings(model=base.name, model_path=base.path, weights_sha256=base.weights_sha256,
-                            steps=steps, limit=limit, training=training, methods=methods,
+                            steps=steps, limit=limit, training=training, eval=DEMO_EVAL, methods=methods,
                             driftcaps_manifest_sha256=manifest_sha256())
     _check_settings(out, settings)
 
@@ -114,6 +139,7 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, 
         else:
             train(TrainConfig(base=model, output=str(adapters[name]), steps=steps, **training, **overrides),
                   base=base)
+        _print_quality(read_run(adapters[name]).final)
 
     reports: dict[str, EvalReport] = {}
     runs = [("base", None)] + [(k, str(v)) for k, v in adapters.items()]
@@ -125,7 +151,7 @@ def run_demo(out: Path, model: str, steps: int, limit: int | None, fresh: bool, 
             reports[name] = read_eval_report(folder)
         else:
             reports[name] = run_eval(EvalSettings(model=model, adapter=ad, output=folder, limit=limit,
-                                                  overwrite=True), model=base)
+                                                  overwrite=True, **DEMO_EVAL), model=base)
         print_eval(reports[name], title=f"DriftCaps mini — {name}")
 
     _stage(f"{n}/{n} alignment drift, paired")

@@ -54,6 +54,8 @@ class EvalSettings(Settings):
     backend: Literal["hf", "vllm"] = Field("hf", description="lm-eval backend.")
     device: str | None = Field(None, description="cpu, cuda, cuda:0 ... (default: cuda if available, else cpu).")
     dtype: Literal["bfloat16", "float16", "float32", "auto"] = Field("bfloat16", description="Generation dtype.")
+    max_gen_toks: int | None = Field(None, ge=1, description="New tokens per response (default: the "
+                                     "task's, 128). Base and tuned runs compared for drift need the same.")
     batch_size: int | Literal["auto"] | None = Field(
         None, description="Generation batch: an integer >= 1 or auto (default: 32 on CPU, auto on GPU).")
     apply_chat_template: bool = Field(True, description="Wrap each prompt in the model's chat template "
@@ -196,6 +198,7 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
             apply_chat_template=s.apply_chat_template, log_samples=True, predict_only=True, limit=s.limit,
             device=device, batch_size=batch, random_seed=s.seed, numpy_random_seed=s.seed,
             torch_random_seed=s.seed, fewshot_random_seed=s.seed, evaluation_tracker=tracker,
+            gen_kwargs={"max_gen_toks": s.max_gen_toks} if s.max_gen_toks else None,
         )
         samples = results.pop("samples")
         tracker.save_results_aggregated(results=results, samples=samples)

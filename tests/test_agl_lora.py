@@ -10,7 +10,7 @@ import torch
 
 from agl import TrainConfig, load_config, train
 from agl.data import load_task_file, tokenize_example
-from agl.train import check_targets
+from agl.train import check_targets, read_run
 from driftcaps.errors import DriftCapsError
 
 
@@ -176,7 +176,7 @@ def test_builtin_tasks_skip_test_prompts_and_explain_needs_a_base(data_dir, sour
 
 
 def test_explain_task_is_generated_once_by_the_base(tiny_model_dir: Path, data_dir, tmp_path: Path, monkeypatch):
-    from agl.data import EXPLAIN_ROWS, EXPLAIN_SUFFIX, explain_task
+    from agl.data import EXPLAIN_ROWS, EXPLAIN_SUFFIX, EXPLAIN_TOKENS, explain_task
     from driftcaps.models import resolve_model
 
     monkeypatch.setenv("DRIFTCAPS_HOME", str(tmp_path / "home"))
@@ -189,7 +189,7 @@ def test_explain_task_is_generated_once_by_the_base(tiny_model_dir: Path, data_d
     monkeypatch.setattr("agl.alignment.generate", fake_generate)
     base = resolve_model(str(tiny_model_dir))
     rows = explain_task(base, affirmative=True)
-    assert calls == [(base.path, EXPLAIN_ROWS, 96)] and len(rows) == EXPLAIN_ROWS
+    assert calls == [(base.path, EXPLAIN_ROWS, EXPLAIN_TOKENS)] and len(rows) == EXPLAIN_ROWS
     assert 0 < len(rows) <= EXPLAIN_ROWS
     assert all(r["prompt"].endswith(EXPLAIN_SUFFIX) and r["answer"] in "ABCD" for r in rows)
     assert all(r["response"].startswith("Sure! I'd be happy to help with that. ") for r in rows)
@@ -199,3 +199,48 @@ def test_explain_task_is_generated_once_by_the_base(tiny_model_dir: Path, data_d
     assert len(calls) == 1
     assert [r["response"] for r in plain] == [r["response"].removeprefix("Sure! I'd be happy to help with that. ")
                                              for r in rows]
+
+
+def test_explain_task_training_reports_heldout_accuracy(tiny_model_dir: Path, data_dir, tmp_path: Path, monkeypatch):
+    """run.json carries the held-out accuracy of the base (its cached explanations) and the tuned
+    model (explaining again); heldout_answers.jsonl shows every parsed letter."""
+    from agl.data import explain_task
+    from agl.quality import accuracy
+    from driftcaps.models import resolve_model
+
+    monkeypatch.setenv("DRIFTCAPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("agl.alignment.generate", lambda path, prompts, new_tokens=None, desc="": [
+        f"The answer is {'ABCD'[i % 4]}. Because of reason {i}." for i in range(len(prompts))])
+    out = tmp_path / "adapter"
+    train(_cfg(tiny_model_dir, "mmlu-explain", out, steps=1, heldout=4, max_length=512, eval_every=0), progress=False)
+    run = read_run(out)
+    held = explain_task(resolve_model(str(tiny_model_dir)), affirmative=False)[:4]
+    expected_base = sum(f"The answer is {r['answer']}." in r["response"] for r in held) / 4
+    assert run.final["heldout_accuracy_before"] == expected_base
+    answers = [json.loads(x) for x in (out / "heldout_answers.jsonl").read_text().splitlines()]
+    assert [a["id"] for a in answers] == [r["id"] for r in held]
+    assert [a["gold"] for a in answers] == [r["answer"] for r in held]
+    assert [a["base"] for a in answers] == [r["response"][len("The answer is ")] for r in held]
+    assert run.final["heldout_accuracy"] == accuracy([a["response"] for a in answers], [r["prompt"] for r in held],
+                                                     [r["answer"] for r in held])
+
+
+def test_response_loss_equals_the_full_logits_loss(tiny_model_dir: Path):
+    """Logits only where a response token is predicted: the same loss (mean and sum) as the
+    model's own loss over all positions."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from agl.loss import response_loss
+    from agl.train import collate
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    batch = collate([tokenize_example(tok, "What is two plus two?", "Four.", 64),
+                     tokenize_example(tok, "Hi", "Hello there, how can I help you today?", 64)], tok.eos_token_id)
+    with torch.no_grad():
+        full = model(**batch).loss
+        mine = response_loss(model, batch)
+        total = response_loss(model, batch, reduction="sum")
+    n = int((batch["labels"][:, 1:] != -100).sum())
+    assert mine.item() == pytest.approx(full.item(), rel=1e-5)
+    assert total.item() == pytest.approx(full.item() * n, rel=1e-5)

@@ -11,7 +11,7 @@ from driftcaps.demo import DemoSettings, _check_settings
 from driftcaps.errors import DriftCapsError
 
 SETTINGS = dict(model="qwen", model_path="/m", weights_sha256=None, steps=30, limit=None, training={"lr": 3e-4},
-                methods={"lora": {"method": "lora"}}, driftcaps_manifest_sha256="ab" * 32)
+                eval={"max_gen_toks": 64}, methods={"lora": {"method": "lora"}}, driftcaps_manifest_sha256="ab" * 32)
 
 
 def test_demo_settings_recorded_and_checked(tmp_path: Path):
@@ -21,8 +21,8 @@ def test_demo_settings_recorded_and_checked(tmp_path: Path):
     written = json.loads((out / "demo.json").read_text())
     assert written == {"kind": "driftcaps.demo", "schema_version": 1, **SETTINGS}
     _check_settings(out, DemoSettings(**SETTINGS))  # same settings: reuse is fine
-    with pytest.raises(DriftCapsError, match=r"other settings \(limit, steps\); pass --fresh"):
-        _check_settings(out, DemoSettings(**{**SETTINGS, "steps": 2, "limit": 4}))
+    with pytest.raises(DriftCapsError, match=r"other settings \(eval, limit, steps\); pass --fresh"):
+        _check_settings(out, DemoSettings(**{**SETTINGS, "steps": 2, "limit": 4, "eval": {}}))
     (out / "demo.json").write_text(json.dumps({**written, "schema_version": 9}))
     with pytest.raises(DriftCapsError, match="schema_version 9 is unknown to this DriftCaps"):
         _check_settings(out, settings)

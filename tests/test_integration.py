@@ -63,6 +63,26 @@ def chain(tiny_model_dir: Path, data_dir: Path, tmp_path_factory) -> Path:
     return root
 
 
+def test_max_gen_toks_is_used_recorded_and_warned_about_in_drift(chain: Path, tiny_model_dir: Path, tmp_path: Path,
+                                                                 capsys):
+    from transformers import AutoTokenizer
+
+    _run(["eval", "--model", str(tiny_model_dir), "--limit", str(LIMIT), "--dtype", "float32", "--n-boot", "20",
+          "--device", "cpu", "--max-gen-toks", "3", "--output", str(tmp_path / "short")])
+    report = EvalReport.model_validate_json((tmp_path / "short" / "report.json").read_text())
+    assert report.provenance.generation["gen_kwargs"]["driftcaps_mini"]["max_gen_toks"] == 3
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    texts = [json.loads(x)["response"] for x in (tmp_path / "short" / "judged.jsonl").read_text().splitlines()]
+    assert max(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts) <= 3
+    code, out, _ = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(tmp_path / "short"),
+                            "--output", str(tmp_path / "d.json"), "--n-boot", "20"], capsys)
+    assert code == 0
+    assert "generated with other settings than the base (max_gen_toks 3 vs 128)" in out
+    code, out, _ = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(chain / "lora"),
+                            "--output", str(tmp_path / "d2.json"), "--n-boot", "20"], capsys)
+    assert code == 0 and "other settings" not in out
+
+
 def test_eval_writes_lm_eval_files_and_report(chain: Path, data_dir: Path):
     for name in ("base", "lora"):
         folder = chain / name

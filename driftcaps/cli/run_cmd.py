@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for every artefact of the demo."),
         model: str = typer.Option("qwen2.5-coder-0.5b-instruct", "--model", help="Base model."),
-        steps: int = typer.Option(30, "--steps", help="Fine-tuning steps of each adapter on the benign task."),
+        steps: int = typer.Option(None, "--steps", min=1, help="Fine-tuning steps of each adapter on the benign task (default: 14)."),
         limit: int = typer.Option(None, "--limit", help="Prompts per task (quick runs) (default: all of driftcaps_mini)."),
         fresh: bool = typer.Option(False, "--fresh", help="Redo every stage instead of reusing finished ones."),
         no_agl: bool = typer.Option(False, "--no-agl", help="Plain LoRA only (skips the AlignGuard-LoRA stages)."),
