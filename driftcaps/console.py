@@ -10,6 +10,7 @@ from rich.table import Table
 from driftcaps.drift import DriftReport
 from driftcaps.metrics import METRIC_DIRECTIONS
 from driftcaps.report import EvalReport
+from driftcaps.scaling.report import ScalingReport
 from driftcaps.schema import MetricCI
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # logs and files: no 80-column wrap
@@ -120,3 +121,28 @@ def print_agreement(refusal: list[dict], harm: list[dict], targets: dict[str, fl
                         ("harm", trained_harm["accuracy"]["value"])):
         mark = "met" if value >= targets[name] else "NOT met"
         console.print(f"target {name}: accuracy >= {targets[name]:.2f}: {value:.3f} ({mark})")
+
+
+def print_scaling(report: ScalingReport) -> None:
+    """The table of ``driftcaps scaling fit``: per group, each parameter with its 95% CI, fit
+    quality (R² of log y ↑, AIC ↓, BIC ↓) and the held-out error; then the ratios to the reference."""
+    law = report.law_object()
+    t = Table(title=f"{law.name}: {report.y} = {law.formula}")
+    for col in ("group", "points / runs", *law.params, "R² log ↑", "AIC ↓", "BIC ↓", "held-out MAPE ↓", "in 95% PI"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for name, f in report.fits.items():
+        held = (report.holdout or {}).get(name)
+        if not f.converged:
+            t.add_row(name, f"{f.n_points} / {f.n_runs}", *["–"] * len(law.params), "not converged", "", "", "", "")
+            continue
+        params = [f"{f.params[p]:.3g}" + (f" [{f.param_ci[p][0]:.3g}, {f.param_ci[p][1]:.3g}]" if f.param_ci else "")
+                  for p in law.params]
+        t.add_row(name, f"{f.n_points} / {f.n_runs}", *params, f"{f.r2_log:.3f}" if f.r2_log is not None else "–",
+                  f"{f.aic:.1f}", f"{f.bic:.1f}",
+                  f"{held.mape:.1%}" if held and held.mape is not None else "–",
+                  f"{held.coverage:.0%}" if held and held.coverage is not None else "–")
+    console.print(t)
+    for c in report.comparisons:
+        console.print(f"{c.param}: {c.group} / {c.reference} = {c.ratio:.3g} [{c.ci_low:.3g}, {c.ci_high:.3g}]")
+    if report.holdout_rule:
+        console.print(f"held out: {report.holdout_rule} (fit on the rest; MAPE = mean |forecast − truth| / truth)")

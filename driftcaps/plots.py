@@ -1,4 +1,4 @@
-"""Figures of drift reports (matplotlib, Agg canvas; no pyplot, so no global backend state)."""
+"""Figures of drift reports and scaling-law fits (matplotlib, Agg canvas; no pyplot, so no global backend state)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from driftcaps.drift import DriftReport, DriftStats
 from driftcaps.io import atomic_open
+from driftcaps.scaling.report import ScalingReport
 
 ALL = "all"
 YLABEL = "alignment drift AD = RR_base \u2212 RR_tuned (positive: refusals lost)"
@@ -116,6 +118,53 @@ def plot_drift(report: DriftReport, path: str | os.PathLike) -> Path:
         ax.text(0.5, 0.5, "no tuned models", transform=ax.transAxes, ha="center")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    return path
+
+
+def plot_scaling(report: ScalingReport, data: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """``fit.png`` of ``driftcaps scaling fit``: forgetting against the law variable with the most
+    distinct values (steps, usually; log axes), one colour per group; points (held-out ones
+    hollow), the fitted law for each distinct value of the other variables, and its 95%
+    prediction band (:func:`driftcaps.scaling.predict`)."""
+    from driftcaps.scaling import holdout_mask, predict
+
+    law = report.law_object()
+    first = max(law.variables, key=lambda v: data[report.variables[v]].nunique())
+    rest = tuple(v for v in law.variables if v != first)
+    col = report.variables[first]
+    fig = Figure(figsize=(8, 5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    held = holdout_mask(data, report.holdout_rule) if report.holdout_rule else np.zeros(len(data), bool)
+    groups = {"all": np.ones(len(data), bool)} if report.by is None else {
+        str(k): (data[report.by].astype(str) == str(k)).to_numpy() for k in report.fits}
+    for i, (name, member) in enumerate(groups.items()):
+        colour = f"C{i}"
+        fit = report.fits[name]
+        ax.scatter(data.loc[member & ~held, col], data.loc[member & ~held, report.y], color=colour, s=18, label=name)
+        if held[member].any():
+            ax.scatter(data.loc[member & held, col], data.loc[member & held, report.y], facecolors="none",
+                       edgecolors=colour, s=30, label=f"{name}, held out")
+        if not fit.converged:
+            continue
+        g = data[member]
+        grid = np.geomspace(g[col].min(), g[col].max(), 60)
+        others = g[[report.variables[v] for v in rest]].drop_duplicates().to_numpy() if rest else [()]
+        for values in others:
+            at = {first: grid, **{v: np.full_like(grid, float(val)) for v, val in zip(rest, values, strict=True)}}
+            point, low, high = predict(law, fit, at)
+            ax.plot(grid, point, color=colour, lw=1.2)
+            ax.fill_between(grid, low, high, color=colour, alpha=0.12, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{first} ({col})")
+    ax.set_ylabel(f"forgetting ({report.y}; higher is more forgotten)")
+    ax.set_title(f"{law.name}: F = {law.formula}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120)
     return path

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from driftcaps.cli import agl_cmd, data_cmd, judge_cmd, models_cmd, run_cmd
+from driftcaps.cli import agl_cmd, data_cmd, judge_cmd, models_cmd, run_cmd, scaling_cmd
 from driftcaps.errors import DriftCapsError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(judge_cmd.app, name="judge")
 app.add_typer(agl_cmd.app, name="agl")
+app.add_typer(scaling_cmd.app, name="scaling")
 run_cmd.register(app)
 
 

@@ -218,6 +218,6 @@ def predict(law: Law, fit: LawFit, x: Mapping[str, np.ndarray | float], level: f
     rng = np.random.default_rng(seed)
     with np.errstate(all="ignore"):
         logs = np.log(np.clip(np.stack([law(xs, d) for d in draws]), 1e-300, None))
-    logs = logs + rng.normal(0.0, fit.sigma_log or 0.0, size=logs.shape)
+    logs = logs + rng.normal(0.0, fit.sigma_log or 0.0, size=(len(logs), 1))  # one ε per draw: smooth bands
     q = np.percentile(logs, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
     return point, np.exp(q[0]), np.exp(q[1])

@@ -59,7 +59,7 @@ class Law:
         """Predicted forgetting, shape (n,); ``p`` by name or in :attr:`params` order."""
         if not isinstance(p, Mapping):
             p = dict(zip(self.params, (float(v) for v in p), strict=True))
-        return np.asarray(self.fn(x, p), dtype=float)
+        return np.asarray(self.fn({k: np.asarray(v, dtype=float) for k, v in x.items()}, p), dtype=float)
 
     def bound_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) arrays in :attr:`params` order, for ``scipy.optimize.least_squares``."""

@@ -1,0 +1,58 @@
+"""Forgetting points from training runs, for the scaling laws (``docs/scaling.md#points``).
+
+Every adapter folder written by ``driftcaps agl train`` logs the held-out alignment loss (the
+tuned model's cross-entropy on the base model's own aligned responses) at step 0, every
+``--eval-every`` steps and at the end. Each logged step after 0 becomes one point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from agl.train import read_run
+from driftcaps.errors import DriftCapsError
+from driftcaps.io import read_jsonl
+
+COLUMNS = ("run", "method", "rank", "lr", "P", "S", "D", "forgetting", "forgetting_rise", "task_loss",
+           "base_model", "driftcaps_version")
+"""Point columns: run (folder name), method, rank, lr; P trainable parameters, S steps, D task
+tokens seen (cumulative response tokens); forgetting: the held-out alignment loss (nats/token,
+> 0; its step-0 value is the base model's); forgetting_rise: its rise since step 0 (may be <= 0);
+task_loss: the held-out task loss; base_model (weight hash or path) and driftcaps_version for the
+consistency check of a fit."""
+
+
+def points_from_runs(folder: str | Path) -> pd.DataFrame:
+    """One row per logged evaluation step (> 0) of every run folder under ``folder`` (the folder
+    itself or its sub-folders holding ``run.json``), in the columns of :data:`COLUMNS`.
+
+    Raises:
+        DriftCapsError: no run folder, or runs that logged no alignment loss after step 0
+            (train with ``--align-heldout`` > 0 and ``--eval-every``).
+    """
+    root = Path(folder)
+    runs = sorted(p.parent for p in [root / "run.json", *root.glob("*/run.json")] if p.is_file())
+    if not runs:
+        raise DriftCapsError(f"{root}: no run.json here or in its sub-folders; give a folder of `driftcaps agl train` runs.")
+    rows = []
+    for d in runs:
+        run = read_run(d)
+        log = read_jsonl(d / "training_log.jsonl")
+        start = next((e.get("eval_alignment_loss") for e in log if e.get("step") == 0), None)
+        tokens = 0
+        for e in log:
+            tokens += int(e.get("tokens", 0))
+            if e.get("step", 0) > 0 and e.get("eval_alignment_loss") is not None:
+                rows.append({"run": d.name, "method": run.method, "rank": run.config.rank, "lr": run.config.lr,
+                             "P": run.trainable_parameters, "S": e["step"], "D": tokens,
+                             "forgetting": e["eval_alignment_loss"],
+                             "forgetting_rise": None if start is None else e["eval_alignment_loss"] - start,
+                             "task_loss": e.get("eval_task_loss"),
+                             "base_model": run.base_model.weights_sha256 or run.base_model.path,
+                             "driftcaps_version": run.driftcaps_version})
+    if not rows:
+        raise DriftCapsError(f"{root}: the runs logged no held-out alignment loss after step 0; train with "
+                             "--align-heldout > 0 and --eval-every N to get points along each run.")
+    return pd.DataFrame(rows, columns=list(COLUMNS))
