@@ -142,6 +142,11 @@ def print_scaling(report: ScalingReport) -> None:
                   f"{held.mape:.1%}" if held and held.mape is not None else "–",
                   f"{held.coverage:.0%}" if held and held.coverage is not None else "–")
     console.print(t)
+    for name, f in report.fits.items():
+        if not f.converged:
+            console.print(f"{name}: not converged: {f.message}")
+        elif f.n_boot_failed:
+            console.print(f"{name}: {f.n_boot_failed} of {f.n_boot} bootstrap refits failed (CIs from the rest)")
     for c in report.comparisons:
         console.print(f"{c.param}: {c.group} / {c.reference} = {c.ratio:.3g} [{c.ci_low:.3g}, {c.ci_high:.3g}]")
     if report.holdout_rule:

@@ -91,6 +91,7 @@ def test_prediction_interval_and_held_out_error():
     assert np.all((low <= truth) & (truth <= high))
     assert holdout_mask(data, "top:S").sum() == 4 and holdout_mask(data, "top:S:2").sum() == 8
     assert holdout_mask(data, "rank=16").tolist() == [r == "r3" for r in data["run"]]
+    assert holdout_mask(data, "S=80").tolist() == holdout_mask(data, "S=80.0").tolist() == (data["S"] == 80).tolist()
     held = evaluate_holdout(law, data, "top:S", n_boot=200)
     assert held.n_heldout == 4 and held.n_fit == 16 and held.mape < 0.1 and held.coverage >= 0.75
 
@@ -110,19 +111,40 @@ def test_compare_param_ratio_of_amplitudes():
     (lambda d: d.assign(forgetting=d["forgetting"] * -1), "is not a finite number > 0"),
     (lambda d: d.assign(S=d["S"].where(d.index != 3, 0.0)), "variable 'S': value 0.0 at point 3"),
     (lambda d: d.drop(columns=["P"]), "no column(s) P"),
-    (lambda d: d.head(4), "4 points for the 4 parameters"),
+    (lambda d: d.iloc[[0, 1, 5, 6]], "4 points for the 4 parameters"),
+    (lambda d: d.assign(S="x"), "column 'S': 'x' (run 'r0') is not a number"),
+    (lambda d: d.assign(P=1e6), "variable 'P' (column 'P') takes one value only"),
+    (lambda d: d.assign(run=None), "point(s) without a run name"),
     (lambda d: d.assign(run="one"), "one run (one): the bootstrap resamples runs"),
 ])
 def test_bad_points_give_one_clear_error(change, message):
     with pytest.raises(DriftCapsError) as e:
-        fit_law(get_law("kalajdzievski"), change(synthetic()), n_boot=10)
+        fit_law(get_law("kalajdzievski"), change(synthetic()), n_boot=20)
     assert message in str(e.value)
+
+
+def test_too_few_resamples_and_impossible_forms():
+    with pytest.raises(DriftCapsError, match="n_boot=5: percentile intervals need at least 20"):
+        fit_law(get_law("kalajdzievski"), synthetic(), n_boot=5)
+    negative = formula_law("neg", "-A * S + E", ["S"], bounds={"A": (0, 10), "E": (-1, 0)})
+    fit = fit_law(negative, synthetic(), x={"S": "S"}, n_boot=0)
+    assert not fit.converged and fit.params is None and "non-positive or non-finite" in fit.message
+    with pytest.raises(DriftCapsError, match="exp is a function; call it"):
+        formula_law("f", "exp * S + E", ["S"])
+
+
+def test_prediction_without_bootstrap_uses_the_scatter():
+    law = get_law("kalajdzievski")
+    fit = fit_law(law, synthetic(noise=0.05), n_boot=0)
+    point, low, high = predict(law, fit, {"P": 4e6, "S": 80.0})
+    assert low[0] < point[0] < high[0]
+    assert high[0] / point[0] == pytest.approx(np.exp(1.959964 * fit.sigma_log), rel=1e-4)
 
 
 def test_bad_holdout_rules():
     data = synthetic()
     for rule, message in [("largest", "use top:COLUMN[:K] or COLUMN=VALUE"), ("top:nope", "use top:COLUMN"),
-                          ("rank=3", "holds out no point"), ("top:run", "holds out no point")]:
+                          ("rank=3", "holds out no point"), ("top:run", "column 'run' is not numeric")]:
         with pytest.raises(DriftCapsError) as e:
             holdout_mask(data, rule)
         assert message in str(e.value)

@@ -56,20 +56,56 @@ def test_formula_law_from_the_cli(points_csv: Path, tmp_path: Path, capsys):
     assert report.custom and report.law_object().params == ("A", "beta", "E")
 
 
+K = ["--law", "kalajdzievski"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--law", "chinchilla"], "unknown law 'chinchilla'"),
     (["--formula", "A.real * S", "--x", "S=S"], "'A.real' is not allowed"),
-    (["--x", "S"], "give NAME=VALUE pairs"),
+    ([*K, "--x", "S"], "give NAME=VALUE pairs"),
     (["--law", "power", "--x", "x=nope"], "no column(s) nope"),
-    (["--by", "colour"], "--by colour: no such column"),
-    (["--holdout", "top:S:0"], "use top:COLUMN or top:COLUMN:K"),
+    ([*K, "--by", "colour"], "--by colour: no such column"),
+    ([*K, "--holdout", "top:S:0"], "use top:COLUMN or top:COLUMN:K"),
+    ([*K, "--holdout", ""], "--holdout is empty"),
+    ([*K, "--formula", "A * S**beta + E", "--x", "S=S"], "give --law or --formula, not both"),
+    ([*K, "--x", "S=S,S=P"], "S is given twice"),
+    ([*K, "--x", "Q=S"], "has no variable(s) Q"),
+    ([*K, "--n-boot", "3"], "n_boot=3: percentile intervals need at least 20"),
 ])
 def test_fit_mistakes_are_one_line_and_write_nothing(points_csv: Path, tmp_path: Path, capsys, args, message):
     out = tmp_path / "never"
-    code, _, err = run_cli(["scaling", "fit", "--points", str(points_csv), "--law", "kalajdzievski", *args,
-                            "--n-boot", "10", "--output", str(out)], capsys)
+    code, _, err = run_cli(["scaling", "fit", "--points", str(points_csv), "--n-boot", "20", *args,
+                            "--output", str(out)], capsys)
     assert_one_line_error(code, err, message)
     assert not out.exists()
+
+
+def test_output_is_never_overwritten_silently(points_csv: Path, tmp_path: Path, capsys):
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "mine.txt").write_text("precious")
+    args = ["scaling", "fit", "--points", str(points_csv), "--law", "kalajdzievski", "--n-boot", "0", "--output", str(out)]
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, "exists and is not empty; choose a new folder or pass --overwrite")
+    assert (out / "mine.txt").read_text() == "precious"
+    code, _, err = run_cli([*args, "--overwrite"], capsys)
+    assert code == 0 and (out / "fit.json").is_file()
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run_cli([*args[:-1], str(tmp_path / "afile" / "sub")], capsys)
+    assert_one_line_error(code, err, "cannot write there")
+
+
+def test_predict_takes_columns_or_variables_and_checks_them(points_csv: Path, tmp_path: Path, capsys):
+    out = tmp_path / "f"
+    assert run_cli(["scaling", "fit", "--points", str(points_csv), "--law", "power", "--x", "x=S", "--by", "method",
+                    "--n-boot", "0", "--output", str(out)], capsys)[0] == 0
+    by_column = run_cli(["scaling", "predict", "--fit", str(out / "fit.json"), "--at", "S=160"], capsys)
+    by_variable = run_cli(["scaling", "predict", "--fit", str(out / "fit.json"), "--at", "x=160"], capsys)
+    assert by_column[0] == 0 and by_column[1] == by_variable[1] and by_column[1].count("interval") == 2
+    for at, message in [("S=160,y=3", "'y' is not a variable of law 'power'"), ("S=160,x=3", "x is given twice"),
+                        ("S=abc", "S='abc' is not a number"), ("", "give NAME=VALUE pairs")]:
+        code, _, err = run_cli(["scaling", "predict", "--fit", str(out / "fit.json"), "--at", at], capsys)
+        assert_one_line_error(code, err, message)
 
 
 def test_points_and_runs_are_exclusive_and_files_checked(points_csv: Path, tmp_path: Path, capsys):
@@ -86,6 +122,8 @@ def test_a_fit_refuses_mixed_base_models():
     data = synthetic(runs=4).assign(base_model=["a"] * 10 + ["b"] * 10)
     with pytest.raises(DriftCapsError, match="the points mix 2 values of base_model"):
         fit_groups(get_law("kalajdzievski"), data, "x", n_boot=0)
+    with pytest.raises(DriftCapsError, match="--by method: 20 point"):
+        fit_groups(get_law("kalajdzievski"), synthetic(runs=4).assign(method=None), "x", by="method", n_boot=0)
 
 
 def test_points_from_training_runs(tiny_model_dir: Path, task_file: Path, data_dir: Path, tmp_path: Path, capsys):

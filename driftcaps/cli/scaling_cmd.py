@@ -12,16 +12,18 @@ app = typer.Typer(help="Forgetting scaling laws: fit them to training runs, fore
                   no_args_is_help=True)
 
 
-def _pairs(text: str | None, flag: str) -> dict[str, str]:
-    """``"A=b,C=d"`` -> ``{"A": "b", "C": "d"}``."""
-    if not text:
+def _pairs(text: str | None, flag: str, example: str) -> dict[str, str]:
+    """``"A=b,C=d"`` -> ``{"A": "b", "C": "d"}``; a malformed or repeated name is an error."""
+    if text is None:
         return {}
     out = {}
     for part in text.split(","):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise DriftCapsError(f"{flag} {text!r}: give NAME=VALUE pairs separated by commas, e.g. S=steps,P=P.")
-        out[key.strip()] = value.strip()
+        key, sep, value = (t.strip() for t in part.partition("="))
+        if not sep or not key or not value:
+            raise DriftCapsError(f"{flag} {text!r}: give NAME=VALUE pairs separated by commas, e.g. {example}.")
+        if key in out:
+            raise DriftCapsError(f"{flag} {text!r}: {key} is given twice.")
+        out[key] = value
     return out
 
 
@@ -35,7 +37,8 @@ def _read_points(points: Path | None, runs: Path | None):
 
         return points_from_runs(runs), str(runs)
     if not points.is_file():
-        raise DriftCapsError(f"--points {points}: no such file; give a CSV with columns run, forgetting and the law's variables.")
+        raise DriftCapsError(f"--points {points}: {'a folder' if points.is_dir() else 'no such file'}; give a CSV "
+                             "with columns run, forgetting and the law's variables (or --runs for a folder of runs).")
     try:
         return pd.read_csv(points), str(points)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
@@ -57,7 +60,7 @@ def fit(
     points: Path = typer.Option(None, "--points", help="CSV of points: run, forgetting, the law's variables "
                                 "(extra columns kept)."),
     runs: Path = typer.Option(None, "--runs", help="A folder of `driftcaps agl train` runs (logged with --eval-every)."),
-    law: str = typer.Option("power", "--law", help="A built-in law (`driftcaps scaling laws`)."),
+    law: str = typer.Option(None, "--law", help="A built-in law (`driftcaps scaling laws`) (default: power)."),
     formula: str = typer.Option(None, "--formula", help="Your own law, e.g. 'A * S**beta + E' (variables from --x)."),
     x: str = typer.Option(None, "--x", help="Law variable = column pairs, e.g. x=S or P=P,S=S (default: same names)."),
     y: str = typer.Option("forgetting", "--y", help="The forgetting column (> 0)."),
@@ -65,6 +68,7 @@ def fit(
     holdout: str = typer.Option(None, "--holdout", help="Held-out rule: top:COLUMN[:K] or COLUMN=VALUE."),
     n_boot: int = typer.Option(1000, "--n-boot", min=0, help="Bootstrap resamples of runs (0: no CIs)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --output folder."),
 ) -> None:
     """Fit a forgetting law per group of runs; write fit.json, fit.png and the points."""
     from driftcaps.console import print_scaling
@@ -74,14 +78,25 @@ def fit(
     from driftcaps.scaling.report import fit_groups
     from driftcaps.schema import write_record
 
+    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not overwrite)):
+        raise DriftCapsError(f"--output {output}: {'is a file' if not output.is_dir() else 'exists and is not empty'}; "
+                             "choose a new folder" + ("." if not output.is_dir() else " or pass --overwrite."))
+    for flag, value in (("--formula", formula), ("--holdout", holdout), ("--by", by)):
+        if value is not None and not value.strip():
+            raise DriftCapsError(f"{flag} is empty; give a value or leave the flag out.")
+    if law and formula:
+        raise DriftCapsError("give --law or --formula, not both.")
     data, source = _read_points(points, runs)
-    mapping = _pairs(x, "--x")
-    the_law = formula_law("formula", formula, list(mapping) or ["x"]) if formula else get_law(law)
+    mapping = _pairs(x, "--x", "S=steps,P=P")
+    the_law = formula_law("formula", formula, list(mapping) or ["x"]) if formula else get_law(law or "power")
     report = fit_groups(the_law, data, source, mapping or None, y, by, holdout, n_boot, seed, custom=bool(formula))
-    with staged_dir(output, overwrite=True) as stage:
-        data.to_csv(stage / "points.csv", index=False)
-        write_record(stage / "fit.json", report)
-        plot_scaling(report, data, stage / "fit.png")
+    try:
+        with staged_dir(output, overwrite=True) as stage:
+            data.to_csv(stage / "points.csv", index=False)
+            write_record(stage / "fit.json", report)
+            plot_scaling(report, data, stage / "fit.png")
+    except OSError as e:
+        raise DriftCapsError(f"--output {output}: cannot write there ({e.strerror or e}).") from None
     print_scaling(report)
     print(f"written: {output}/fit.json, {output}/fit.png, {output}/points.csv")
 
@@ -99,20 +114,27 @@ def predict(
 
     report = read_record(fit, ScalingReport, "fit it again with `driftcaps scaling fit`")
     law = report.law_object()
-    values = _pairs(at, "--at")
-    missing = [v for v in law.variables if v not in values]
+    column_to_var = {c: v for v, c in report.variables.items()}
+    setting: dict[str, float] = {}
+    for key, value in _pairs(at, "--at", ", ".join(f"{v}=100" for v in law.variables)).items():
+        var = key if key in law.variables else column_to_var.get(key)
+        if var is None:
+            raise DriftCapsError(f"--at: {key!r} is not a variable of law {law.name!r} "
+                                 f"({', '.join(f'{v} (column {c})' for v, c in report.variables.items())}).")
+        if var in setting:
+            raise DriftCapsError(f"--at: {var} is given twice.")
+        try:
+            setting[var] = float(value)
+        except ValueError:
+            raise DriftCapsError(f"--at: {key}={value!r} is not a number.") from None
+    missing = [v for v in law.variables if v not in setting]
     if missing:
         raise DriftCapsError(f"--at {at!r}: law {law.name!r} needs {', '.join(missing)} too.")
-    try:
-        setting = {k: float(v) for k, v in values.items()}
-    except ValueError:
-        raise DriftCapsError(f"--at {at!r}: every value must be a number.") from None
     if group is not None and group not in report.fits:
-        raise DriftCapsError(f"--group {group!r}: the fit has groups {', '.join(report.fits)}.")
-    for name, f in report.fits.items():
-        if group is None or name == group:
-            if not f.converged:
-                print(f"{name}: the fit did not converge; no forecast")
-                continue
-            point, low, high = forecast(law, f, setting)
-            print(f"{name}: {report.y} = {point[0]:.4g} (95% prediction interval [{low[0]:.4g}, {high[0]:.4g}])")
+        raise DriftCapsError(f"--group {group!r}: the fit has groups {', '.join(report.fits) or 'none'}.")
+    chosen = {n: f for n, f in report.fits.items() if (group is None or n == group) and f.converged}
+    if not chosen:
+        raise DriftCapsError(f"{fit}: no converged fit{' for ' + group if group else ''} to forecast from; refit.")
+    for name, f in chosen.items():
+        point, low, high = forecast(law, f, setting)
+        print(f"{name}: {report.y} = {point[0]:.4g} (95% prediction interval [{low[0]:.4g}, {high[0]:.4g}])")

@@ -21,6 +21,7 @@ from driftcaps.scaling.laws import Law, check_inputs
 from driftcaps.schema import Record
 
 N_BOOT = 1000
+MIN_BOOT = 20
 LEVEL = 0.95
 
 
@@ -61,14 +62,34 @@ class LawFit(Record):
     draws: list[list[float]] = []
 
 
+def _numeric(data: pd.DataFrame, col: str, run: str) -> np.ndarray:
+    """A column as float64; a value that is not a number is named in a one-line error."""
+    values = pd.to_numeric(data[col], errors="coerce")
+    bad = values.isna() & data[col].notna()
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise DriftCapsError(f"column {col!r}: {data[col].iloc[i]!r} (run {data[run].iloc[i]!r}) is not a number.")
+    return values.to_numpy(dtype=float)
+
+
 def _inputs(law: Law, data: pd.DataFrame, x: Mapping[str, str], y: str, run: str) -> tuple[dict, np.ndarray, np.ndarray]:
     """(variables, y, run labels) as arrays, checked."""
     missing = [c for c in [*x.values(), y, run] if c not in data.columns]
     if missing:
         raise DriftCapsError(f"the points have no column(s) {', '.join(missing)}; columns are {', '.join(map(str, data.columns))}.")
-    xs = {v: data[c].to_numpy(dtype=float) for v, c in x.items()}
+    unknown = [v for v in x if v not in law.variables]
+    if unknown:
+        raise DriftCapsError(f"law {law.name!r} has no variable(s) {', '.join(unknown)}; its variables are "
+                             f"{', '.join(law.variables)} (--x VARIABLE=COLUMN).")
+    if data[run].isna().any():
+        raise DriftCapsError(f"column {run!r}: {int(data[run].isna().sum())} point(s) without a run name; fill them in.")
+    xs = {v: _numeric(data, c, run) for v, c in x.items()}
     check_inputs(law, xs)
-    ys = data[y].to_numpy(dtype=float)
+    for v, arr in xs.items():
+        if len(np.unique(arr)) < 2:
+            raise DriftCapsError(f"variable {v!r} (column {x[v]!r}) takes one value only ({arr[0]:g}); a law cannot be "
+                                 "fitted along it: drop it from the law or vary it.")
+    ys = _numeric(data, y, run)
     bad = ~np.isfinite(ys) | (ys <= 0)
     if bad.any():
         i = int(np.argmax(bad))
@@ -111,7 +132,8 @@ def _solve(law: Law, x: dict, logy: np.ndarray, starts: list[np.ndarray], loss: 
     lo, hi = law.bound_arrays()
     best, last = None, None
     for theta in starts:
-        res = least_squares(_residuals, theta, args=(law, x, logy), bounds=(lo, hi), loss=loss, f_scale=0.1,
+        with np.errstate(all="ignore"):
+            res = least_squares(_residuals, theta, args=(law, x, logy), bounds=(lo, hi), loss=loss, f_scale=0.1,
                             x_scale="jac", method="trf", max_nfev=400)
         last = res
         if res.success and np.all(np.isfinite(res.x)) and (best is None or res.cost < best.cost):
@@ -144,6 +166,9 @@ def fit_law(law: Law, data: pd.DataFrame, x: Mapping[str, str] | None = None, y:
     labels = np.unique(runs)
     if n <= k:
         raise DriftCapsError(f"{n} points for the {k} parameters of law {law.name!r}; give at least {k + 1} points.")
+    if 0 < n_boot < MIN_BOOT:
+        raise DriftCapsError(f"n_boot={n_boot}: percentile intervals need at least {MIN_BOOT} resamples; give 0 (no CIs) "
+                             f"or >= {MIN_BOOT}.")
     if n_boot and len(labels) < 2:
         raise DriftCapsError(f"one run ({labels[0]}): the bootstrap resamples runs; give at least 2 runs or n_boot=0.")
     base = dict(law=law.name, formula=law.formula, variables=x, n_points=n, n_runs=len(labels), n_boot=n_boot,
@@ -154,6 +179,11 @@ def fit_law(law: Law, data: pd.DataFrame, x: Mapping[str, str] | None = None, y:
     if best is None:
         return LawFit(**base, converged=False, message=f"no start converged: {last.message if last else 'no start'}")
     theta = best.x
+    with np.errstate(all="ignore"):
+        fitted = law(xs, theta)
+    if not np.all(np.isfinite(fitted) & (fitted > 0)):
+        return LawFit(**base, converged=False, message="the best fit gives non-positive or non-finite forgetting at "
+                      "some points; the form cannot describe positive forgetting there (check its signs and bounds)")
     r = _residuals(theta, law, xs, logy)
     rss = float(np.sum(r ** 2))
     tss = float(np.sum((logy - logy.mean()) ** 2))
@@ -195,7 +225,8 @@ def predict(law: Law, fit: LawFit, x: Mapping[str, np.ndarray | float], level: f
 
     The interval combines parameter uncertainty (the fit's bootstrap draws) with the scatter of
     points around the law (``sigma_log``, in log space): for each draw, ``log f(x; draw) + ε``
-    with ``ε ~ N(0, sigma_log)``; its percentiles, exponentiated.
+    with ``ε ~ N(0, sigma_log)``; its percentiles, exponentiated. A fit without bootstrap draws
+    gets the scatter alone: ``f(x) · exp(±z · sigma_log)``.
 
     Args:
         x: law variable -> value or (m,) array of new settings.
@@ -209,12 +240,18 @@ def predict(law: Law, fit: LawFit, x: Mapping[str, np.ndarray | float], level: f
     if fit.law != law.name or not fit.converged or fit.params is None:
         raise DriftCapsError(f"cannot predict from a {'non-converged ' if not fit.converged else ''}fit of law "
                              f"{fit.law!r} with law {law.name!r}; refit.")
+    if set(fit.params) != set(law.params):
+        raise DriftCapsError(f"the fit has parameters {', '.join(fit.params)} but law {law.name!r} has "
+                             f"{', '.join(law.params)}; refit.")
     xs = {v: np.atleast_1d(np.asarray(x[v], dtype=float)) for v in law.variables if v in x}
     check_inputs(law, xs)
     point = law(xs, fit.params)
     draws = np.array(fit.draws, dtype=float).reshape(-1, len(law.params))
-    if not len(draws):
-        draws = np.array([[fit.params[p] for p in law.params]])
+    if not len(draws):  # no bootstrap: the scatter of points around the law only
+        from scipy.stats import norm
+
+        z = norm.ppf((1 + level) / 2) * (fit.sigma_log or 0.0)
+        return point, point * np.exp(-z), point * np.exp(z)
     rng = np.random.default_rng(seed)
     with np.errstate(all="ignore"):
         logs = np.log(np.clip(np.stack([law(xs, d) for d in draws]), 1e-300, None))

@@ -37,8 +37,9 @@ def holdout_mask(data: pd.DataFrame, rule: str) -> np.ndarray:
     """Which points a rule holds out (True), shape (n,), bool.
 
     Rules: ``top:COL`` holds out the points with the largest value of column COL (``top:COL:k``:
-    the k largest distinct values), e.g. ``top:steps``; ``COL=VALUE`` holds out the points whose
-    COL equals VALUE (compared as text), e.g. ``rank=64``.
+    the k largest distinct values; COL must be numeric), e.g. ``top:steps``; ``COL=VALUE`` holds
+    out the points whose COL equals VALUE (as numbers when both are numeric, else as text), e.g.
+    ``rank=64``.
 
     Raises:
         DriftCapsError: an unknown rule form or column, or a rule that holds out every point or none.
@@ -51,6 +52,9 @@ def holdout_mask(data: pd.DataFrame, rule: str) -> np.ndarray:
             raise DriftCapsError(f"--holdout {rule!r}: use top:COLUMN or top:COLUMN:K with a column of the points "
                                  f"({', '.join(map(str, data.columns))}) and K >= 1.")
         values = pd.to_numeric(data[col], errors="coerce")
+        if values.isna().all():
+            raise DriftCapsError(f"--holdout {rule!r}: column {col!r} is not numeric; top: needs numbers "
+                                 f"(use {col}=VALUE to hold out one value).")
         cut = sorted(values.dropna().unique())[-int(k):]
         mask = values.isin(cut).to_numpy()
     elif "=" in rule:
@@ -58,6 +62,13 @@ def holdout_mask(data: pd.DataFrame, rule: str) -> np.ndarray:
         if col not in data.columns:
             raise DriftCapsError(f"--holdout {rule!r}: no column {col!r}; columns are {', '.join(map(str, data.columns))}.")
         mask = (data[col].astype(str) == value).to_numpy()
+        numbers = pd.to_numeric(data[col], errors="coerce")
+        try:
+            target = float(value)
+        except ValueError:
+            target = None
+        if target is not None and numbers.notna().all():  # 400 and 400.0 are one value
+            mask = (numbers == target).to_numpy()
     else:
         raise DriftCapsError(f"--holdout {rule!r}: use top:COLUMN[:K] or COLUMN=VALUE.")
     if mask.all() or not mask.any():

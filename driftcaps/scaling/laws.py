@@ -147,6 +147,8 @@ def _compile(node: ast.AST, variables: set[str], text: str) -> Callable[[Arrays,
         return lambda x, p: value
     if isinstance(node, ast.Name):
         name = node.id
+        if name in _FUNCS:
+            raise DriftCapsError(f"formula {text!r}: {name} is a function; call it, as in {name}(S).")
         return (lambda x, p: x[name]) if name in variables else (lambda x, p: p[name])
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         op, left, right = _BINARY[type(node.op)], _compile(node.left, variables, text), _compile(node.right, variables, text)
@@ -167,7 +169,7 @@ def formula_law(name: str, text: str, variables: Sequence[str],
     """A :class:`Law` from a formula string such as ``"A * S**beta + E"``.
 
     Names in ``variables`` are inputs; every other name is a fitted parameter (in order of first
-    appearance). The text is parsed with :mod:`ast` and evaluated by walking the tree: only
+    appearance), unbounded unless ``bounds`` says otherwise. The text is parsed with :mod:`ast` and evaluated by walking the tree: only
     numbers, names, ``+ - * / **``, unary minus and ``exp``/``log``/``sqrt`` are accepted.
 
     Raises:

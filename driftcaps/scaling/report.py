@@ -94,6 +94,8 @@ def fit_groups(law: Law, data: pd.DataFrame, source: str, x: Mapping[str, str] |
                                  f"({', '.join(map(str, data[col].unique()[:3]))}); fit one {col} at a time.")
     if by is not None and by not in data.columns:
         raise DriftCapsError(f"--by {by}: no such column; columns are {', '.join(map(str, data.columns))}.")
+    if by is not None and data[by].isna().any():
+        raise DriftCapsError(f"--by {by}: {int(data[by].isna().sum())} point(s) have no {by}; fill them in or drop them.")
     groups = {"all": data} if by is None else {str(k): g for k, g in data.groupby(by, sort=True)}
     fits, held = {}, {} if holdout else None
     for name, g in groups.items():
@@ -102,7 +104,7 @@ def fit_groups(law: Law, data: pd.DataFrame, source: str, x: Mapping[str, str] |
             if holdout:
                 held[name] = evaluate_holdout(law, g, holdout, x, y, n_boot=n_boot, seed=seed)
         except DriftCapsError as e:
-            raise DriftCapsError(f"group {name!r}: {e}") from None
+            raise DriftCapsError(f"{by}={name}: {e}" if by else str(e)) from None
     reference = "lora" if "lora" in fits else sorted(fits)[0]
     comparisons = []
     for name, f in fits.items():
