@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from driftcaps.schema import Settings
 from driftcaps.settings import build_settings
@@ -43,6 +43,8 @@ class TrainConfig(Settings):
                                       min_length=1, description="Linear layers to adapt (PEFT target_modules).")
     seed: int = Field(0, description="Seeds data order, LoRA init and dropout.")
     eval_every: int = Field(20, ge=0, description="Held-out losses every N steps and at the end; 0 = only at the end.")
+    save_steps: list[int] = Field(default_factory=list, description="Steps at which to save an adapter checkpoint "
+                                  "(OUTPUT/checkpoint-STEP, a PEFT adapter each) and log the held-out losses.")
     heldout: int = Field(32, ge=0, description="Task examples held out for the task loss (never trained on).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping threshold (L2).")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Dtype of the frozen base weights; "
@@ -64,6 +66,13 @@ class TrainConfig(Settings):
                                 "(DriftCaps' align split).")
     align_heldout: int = Field(16, ge=0, description="Held-out alignment examples for the logged alignment "
                                "loss; 0 = none.")
+
+    @model_validator(mode="after")
+    def _save_steps_within_run(self) -> TrainConfig:
+        beyond = [s for s in self.save_steps if not 1 <= s <= self.steps]
+        if beyond:
+            raise ValueError(f"save_steps {beyond} lie outside steps 1..{self.steps}")
+        return self
 
     @field_validator("base", "task_data", "output")
     @classmethod

@@ -6,6 +6,8 @@
 
 - ``adapter_config.json`` + ``adapter_model.safetensors``: a standard PEFT adapter that lm-eval
   loads with ``--model_args pretrained=BASE,peft=DIR``;
+- ``checkpoint-STEP/`` for every step of ``cfg.save_steps``: a PEFT adapter of the weights at
+  that step (the held-out losses are logged there too);
 - ``heldout_answers.jsonl`` (tasks with gold answers): the tuned model's held-out explanations
   and the letters parsed from them and from the base model's (:mod:`agl.quality`);
 - ``training_log.jsonl``: one line per step (``loss`` = the total, ``task_loss``, every AGL term
@@ -71,6 +73,7 @@ class TrainingRun(VersionedRecord):
     n_skipped_too_long: int
     n_fisher: int
     n_align_heldout: int
+    checkpoints: list[int] = []
     fisher: dict[str, Any] | None
     trainable_parameters: int
     final: dict[str, float | None]
@@ -322,6 +325,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
     # 3. the loop: the same global batches whatever the number of processes
     order = random.Random(cfg.seed).sample(range(len(train_ex)), len(train_ex))
     log: list[dict] = [evaluate({"step": 0})]
+    checkpoints: dict[int, dict] = {}  # step -> LoRA weights, written with the run at the end
     cursor = 0
     bar = progress_bar(range(1, cfg.steps + 1), desc=f"{cfg.method} fine-tune", disable=not progress or rank > 0,
                    unit="step")
@@ -333,8 +337,10 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
         values = train_step(forward, batch, objective, params, opt, sched, cfg.max_grad_norm)
         entry = {"step": step, **values, "lr": sched.get_last_lr()[0],
                  "tokens": int((batch["labels"] != -100).sum()), "seconds": round(time.time() - ts, 4)}
-        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
+        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps or step in cfg.save_steps:
             evaluate(entry)
+        if step in cfg.save_steps and rank == 0:
+            checkpoints[step] = {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
         log.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}")
 
@@ -347,6 +353,8 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
     if rank == 0:
         with staged_dir(out) as stage:
             model.save_pretrained(stage)
+            for at, weights in sorted(checkpoints.items()):
+                model.save_pretrained(stage / f"checkpoint-{at}", state_dict=weights)
             write_jsonl(stage / "training_log.jsonl", log)
             if answers:
                 write_jsonl(stage / "heldout_answers.jsonl", answers)
@@ -355,6 +363,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
                 base_model=TrainedBase(**base.model_dump(), arch=model_arch(base.path)),
                 task_data=task_info, n_train=len(train_ex), n_heldout=len(held),
                 n_skipped_too_long=too_long, n_fisher=len(fisher_ex), n_align_heldout=len(align_held),
+                checkpoints=sorted(checkpoints),
                 fisher=fisher.meta if fisher else None,
                 trainable_parameters=sum(p.numel() for p in params),
                 final={k: log[-1].get(k) for k in ("loss", "task_loss", "eval_task_loss", "eval_alignment_loss")}

@@ -16,11 +16,12 @@ from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_jsonl
 
 COLUMNS = ("run", "method", "rank", "lr", "P", "S", "D", "forgetting", "forgetting_rise", "task_loss",
-           "base_model", "driftcaps_version")
+           "checkpoint", "base_model", "driftcaps_version")
 """Point columns: run (folder name), method, rank, lr; P trainable parameters, S steps, D task
 tokens seen (cumulative response tokens); forgetting: the held-out alignment loss (nats/token,
 > 0; its step-0 value is the base model's); forgetting_rise: its rise since step 0 (may be <= 0);
-task_loss: the held-out task loss; base_model (weight hash or path) and driftcaps_version for the
+task_loss: the held-out task loss; checkpoint: the adapter folder saved at that step (``--save-steps``)
+or empty; base_model (weight hash or path) and driftcaps_version for the
 consistency check of a fit."""
 
 
@@ -50,6 +51,7 @@ def points_from_runs(folder: str | Path) -> pd.DataFrame:
                              "forgetting": e["eval_alignment_loss"],
                              "forgetting_rise": None if start is None else e["eval_alignment_loss"] - start,
                              "task_loss": e.get("eval_task_loss"),
+                             "checkpoint": str(d / f"checkpoint-{e['step']}") if e["step"] in run.checkpoints else None,
                              "base_model": run.base_model.weights_sha256 or run.base_model.path,
                              "driftcaps_version": run.driftcaps_version})
     if not rows:

@@ -244,3 +244,26 @@ def test_response_loss_equals_the_full_logits_loss(tiny_model_dir: Path):
     n = int((batch["labels"][:, 1:] != -100).sum())
     assert mine.item() == pytest.approx(full.item(), rel=1e-5)
     assert total.item() == pytest.approx(full.item() * n, rel=1e-5)
+
+
+def test_save_steps_write_loadable_checkpoints(tiny_model_dir: Path, task_file: Path, tmp_path: Path):
+    """checkpoint-STEP folders hold the weights of that step (the last one equals the final
+    adapter); the held-out losses are logged at those steps even with eval_every 0."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "run"
+    train(_cfg(tiny_model_dir, task_file, out, steps=3, eval_every=0, lr=1e-2, save_steps=[1, 3]), progress=False)
+    assert read_run(out).checkpoints == [1, 3]
+    final = load_file(out / "adapter_model.safetensors")
+    first, last = (load_file(out / f"checkpoint-{s}" / "adapter_model.safetensors") for s in (1, 3))
+    assert first.keys() == last.keys() == final.keys()
+    assert all(torch.equal(last[k], final[k]) for k in final)
+    assert any(not torch.equal(first[k], final[k]) for k in final)
+    log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "eval_task_loss" in e] == [0, 1, 3]
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    PeftModel.from_pretrained(base, out / "checkpoint-1")  # loads as lm-eval's peft= would
+    with pytest.raises(Exception, match=r"save_steps \[5\] lie outside steps 1..3"):
+        _cfg(tiny_model_dir, task_file, tmp_path / "x", steps=3, save_steps=[5])

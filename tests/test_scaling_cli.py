@@ -133,7 +133,7 @@ def test_points_from_training_runs(tiny_model_dir: Path, task_file: Path, data_d
     for rank in (2, 4):
         train(TrainConfig(base=str(tiny_model_dir), task_data=str(task_file), output=str(tmp_path / "runs" / f"r{rank}"),
                           steps=3, rank=rank, alpha=8.0, batch_size=2, max_length=64, heldout=4, eval_every=1,
-                          align_heldout=2, seed=0), progress=False)
+                          align_heldout=2, seed=0, save_steps=[2]), progress=False)
     points = points_from_runs(tmp_path / "runs")
     assert len(points) == 6 and sorted(points["run"].unique()) == ["r2", "r4"]
     assert points["S"].tolist() == [1, 2, 3, 1, 2, 3] and (points["forgetting"] > 0).all()
@@ -141,6 +141,8 @@ def test_points_from_training_runs(tiny_model_dir: Path, task_file: Path, data_d
     assert points["forgetting"].iloc[0] == log[1]["eval_alignment_loss"]
     assert points["forgetting_rise"].iloc[0] == pytest.approx(log[1]["eval_alignment_loss"] - log[0]["eval_alignment_loss"])
     assert points["D"].iloc[2] == sum(e.get("tokens", 0) for e in log)
+    assert points["checkpoint"].notna().tolist() == [False, True, False] * 2
+    assert Path(points["checkpoint"].iloc[1]).name == "checkpoint-2" and Path(points["checkpoint"].iloc[1]).is_dir()
     assert points.loc[points["run"] == "r4", "P"].iloc[0] == 2 * points.loc[points["run"] == "r2", "P"].iloc[0]
     code, _, err = run_cli(["scaling", "fit", "--runs", str(tmp_path / "runs"), "--law", "power", "--x", "x=S",
                             "--n-boot", "20", "--output", str(tmp_path / "fit")], capsys)
