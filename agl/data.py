@@ -126,11 +126,11 @@ def explain_task(base: ModelInfo, affirmative: bool, sources: str | None = None)
         answers = generate(base.path, prompts, new_tokens=EXPLAIN_TOKENS, desc="base explanations (task data)")
         write_jsonl(path, ({"id": r["id"], "response": a} for r, a in zip(rows, answers, strict=True)))
     opener = f"{OPENER} " if affirmative else ""
-    answers = [whole_sentences(a) for a in answers]
-    if not any(a.strip() for a in answers):
+    answers = [whole_sentences(a) for a in answers]  # stripped
+    if not any(answers):
         raise DriftCapsError(f"{path}: the base model wrote no explanation at all; use another task.")
-    return [{"id": r["id"], "prompt": p, "response": opener + a.strip(), "answer": re.search(r"\(([ABCD])\)", r["response"]).group(1)}
-            for r, p, a in zip(rows, prompts, answers, strict=True) if a.strip()]
+    return [{"id": r["id"], "prompt": p, "response": opener + a, "answer": re.search(r"\(([ABCD])\)", r["response"]).group(1)}
+            for r, p, a in zip(rows, prompts, answers, strict=True) if a]
 
 
 def builtin_task(name: str, sources: str | None = None, base: ModelInfo | None = None) -> list[dict]:

@@ -64,7 +64,8 @@ def heldout_accuracy(model, tok, rows: Sequence[dict], new_tokens: int) -> tuple
 
     The tuned model explains each held-out question again (greedy, chat template, ``new_tokens``
     new tokens, cut to whole sentences as the task data were); the base model's accuracy is read
-    from the rows' own responses (its cached explanations). Both are scored by :func:`accuracy`.
+    from the rows' own responses (its cached explanations). Both are scored as in :func:`accuracy`
+    (each explanation parsed once).
 
     Args:
         model, tok: the (PEFT) model after training and its tokenizer.
@@ -79,11 +80,13 @@ def heldout_accuracy(model, tok, rows: Sequence[dict], new_tokens: int) -> tuple
     from agl.alignment import generate_with
     from agl.data import whole_sentences
 
-    prompts = [r["prompt"] for r in rows]
-    gold = [r["answer"] for r in rows]
-    texts = [whole_sentences(t) for t in generate_with(model, tok, prompts, 32, new_tokens, "held-out explanations")]
-    base = [r["response"] for r in rows]
-    records = [{"id": r["id"], "gold": g, "base": parse_choice(b, choices_of(p)), "tuned": parse_choice(t, choices_of(p)),
-                "response": t} for r, p, g, b, t in zip(rows, prompts, gold, base, texts, strict=True)]
-    return ({"heldout_accuracy": accuracy(texts, prompts, gold),
-             "heldout_accuracy_before": accuracy(base, prompts, gold)}, records)
+    texts = generate_with(model, tok, [r["prompt"] for r in rows], 32, new_tokens, "held-out explanations")
+    records = []
+    for r, text in zip(rows, texts, strict=True):
+        choices = choices_of(r["prompt"])
+        text = whole_sentences(text)
+        records.append({"id": r["id"], "gold": r["answer"], "base": parse_choice(r["response"], choices),
+                        "tuned": parse_choice(text, choices), "response": text})
+    n = len(records)
+    return ({"heldout_accuracy": sum(x["tuned"] == x["gold"] for x in records) / n,
+             "heldout_accuracy_before": sum(x["base"] == x["gold"] for x in records) / n}, records)

@@ -63,7 +63,6 @@ def plot_drift(report: DriftReport, path: str | os.PathLike) -> Path:
     Raises:
         OSError: the folder cannot be created or written.
     """
-    path = Path(path)
     cats = _categories(report)
     n_models = max(1, len(report.tuned))
     width = 0.8 / n_models
@@ -118,6 +117,12 @@ def plot_drift(report: DriftReport, path: str | os.PathLike) -> Path:
         ax.text(0.5, 0.5, "no tuned models", transform=ax.transAxes, ha="center")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def _save_png(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` as a PNG (120 dpi) atomically; return the path."""
+    path = Path(path)
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120)
     return path
@@ -137,9 +142,12 @@ def plot_scaling(report: ScalingReport, data: pd.DataFrame, path: str | os.PathL
     fig = Figure(figsize=(8, 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    held = holdout_mask(data, report.holdout_rule) if report.holdout_rule else np.zeros(len(data), bool)
     groups = {"all": np.ones(len(data), bool)} if report.by is None else {
         str(k): (data[report.by].astype(str) == str(k)).to_numpy() for k in report.fits}
+    held = np.zeros(len(data), bool)
+    if report.holdout_rule:  # per group, as the held-out fits were made (driftcaps.scaling.report.fit_groups)
+        for member in groups.values():
+            held[member] = holdout_mask(data[member], report.holdout_rule)
     for i, (name, member) in enumerate(groups.items()):
         colour = f"C{i}"
         fit = report.fits[name]
@@ -164,7 +172,4 @@ def plot_scaling(report: ScalingReport, data: pd.DataFrame, path: str | os.PathL
     ax.set_title(f"{law.name}: F = {law.formula}", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=120)
-    return path
+    return _save_png(fig, path)
