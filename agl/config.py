@@ -45,6 +45,9 @@ class TrainConfig(Settings):
     eval_every: int = Field(20, ge=0, description="Held-out losses every N steps and at the end; 0 = only at the end.")
     save_steps: list[int] = Field(default_factory=list, description="Steps at which to save an adapter checkpoint "
                                   "(OUTPUT/checkpoint-STEP, a PEFT adapter each) and log the held-out losses.")
+    checkpoint_task_loss: bool = Field(True, description="Also log the held-out task loss at --save-steps "
+                                       "(the alignment loss always is; off saves one pass per checkpoint).",
+                                       json_schema_extra={"flag": "--checkpoint-task-loss/--no-checkpoint-task-loss"})
     heldout: int = Field(32, ge=0, description="Task examples held out for the task loss (never trained on).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping threshold (L2).")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Dtype of the frozen base weights; "

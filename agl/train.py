@@ -316,8 +316,9 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
     forward = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    def evaluate(entry: dict) -> dict:  # forward only: twice the training batch fits
-        entry["eval_task_loss"] = heldout_loss(model, held, pad_id, 2 * cfg.batch_size)
+    def evaluate(entry: dict, task: bool = True) -> dict:  # forward only: twice the training batch fits
+        if task:
+            entry["eval_task_loss"] = heldout_loss(model, held, pad_id, 2 * cfg.batch_size)
         if align_held:
             entry["eval_alignment_loss"] = heldout_loss(model, align_held, pad_id, 2 * cfg.batch_size)
         return entry
@@ -337,8 +338,10 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
         values = train_step(forward, batch, objective, params, opt, sched, cfg.max_grad_norm)
         entry = {"step": step, **values, "lr": sched.get_last_lr()[0],
                  "tokens": int((batch["labels"] != -100).sum()), "seconds": round(time.time() - ts, 4)}
-        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps or step in cfg.save_steps:
+        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
             evaluate(entry)
+        elif step in cfg.save_steps:
+            evaluate(entry, task=cfg.checkpoint_task_loss)
         if step in cfg.save_steps and rank == 0:
             checkpoints[step] = {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
         log.append(entry)

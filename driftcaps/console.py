@@ -143,6 +143,9 @@ def print_scaling(report: ScalingReport) -> None:
                   f"{held.coverage:.0%}" if held and held.coverage is not None else "–")
     console.print(t)
     for name, f in report.fits.items():
+        held = (report.holdout or {}).get(name)
+        if held and not held.fit.converged:
+            console.print(f"{name}: the held-out fit ({held.n_fit} points) did not converge: {held.fit.message}")
         if not f.converged:
             console.print(f"{name}: not converged: {f.message}")
         elif f.n_boot_failed:
@@ -151,3 +154,19 @@ def print_scaling(report: ScalingReport) -> None:
         console.print(f"{c.param}: {c.group} / {c.reference} = {c.ratio:.3g} [{c.ci_low:.3g}, {c.ci_high:.3g}]")
     if report.holdout_rule:
         console.print(f"held out: {report.holdout_rule} (fit on the rest; MAPE = mean |forecast − truth| / truth)")
+
+
+def print_links(links: dict) -> None:
+    """The table of ``driftcaps scaling sweep``: for each cheap forgetting measure, the line
+    from it to alignment drift AD (slope with its 95% CI over runs) and Pearson's r with its CI."""
+    if not links:
+        console.print("no link to AD fitted (fewer than 3 checkpoints with both measures).")
+        return
+    t = Table(title="From a cheap forgetting measure to alignment drift (AD = intercept + slope · measure)")
+    for col in ("measure", "points / runs", "slope [95% CI]", "intercept", "Pearson r [95% CI]"):
+        t.add_column(col, justify="left" if col == "measure" else "right")
+    for name, k in links.items():
+        slope = f"{k.slope:+.3g}" + (f" [{k.slope_ci[0]:+.3g}, {k.slope_ci[1]:+.3g}]" if k.slope_ci else "")
+        r = "–" if k.r is None else f"{k.r:+.2f}" + (f" [{k.r_ci[0]:+.2f}, {k.r_ci[1]:+.2f}]" if k.r_ci else "")
+        t.add_row(name, f"{k.n_points} / {k.n_runs}", slope, f"{k.intercept:+.3f}", r)
+    console.print(t)

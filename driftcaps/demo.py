@@ -8,6 +8,8 @@ Stages write into one folder and are reused when already complete (``--fresh`` r
     OUT/base/          driftcaps eval of the base model (lm-eval files, judged.jsonl, report.json)
     OUT/lora/, OUT/agl/   driftcaps eval of base + each adapter
     OUT/drift.json, OUT/drift.png   the paired drift report (AD per adapter, DM of AGL vs LoRA)
+    OUT/scaling/       the forgetting curve of each adapter over its checkpoints: a power law in
+                       steps fitted to the held-out alignment loss (fit.json, fit.png, points.csv)
     OUT/demo.json      the settings of the demo in this folder
 
 ``--no-agl`` skips the AGL stages (the LoRA-only demo, about 7 minutes shorter).
@@ -22,24 +24,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from agl.config import TrainConfig
 from driftcaps.compare import run_drift
-from driftcaps.console import console, print_drift, print_eval
+from driftcaps.console import console, print_drift, print_eval, print_scaling
 from driftcaps.data import ensure_built, manifest_sha256
 from driftcaps.errors import DriftCapsError
 from driftcaps.evaluate import EvalSettings, run_eval
+from driftcaps.forgetting import points_from_runs, write_fit
 from driftcaps.models import resolve_model
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
+from driftcaps.scaling import get_law
+from driftcaps.scaling.report import fit_groups
 from driftcaps.schema import VersionedRecord, read_record, write_record
 
 DEMO_TRAINING = dict(task_data="mmlu-explain-affirmative", rank=16, alpha=32.0, lr=7e-4, batch_size=4,
                      max_length=256, dtype="bfloat16", eval_every=0, heldout=16, seed=0, align_heldout=16,
-                     fisher_samples=16)
+                     fisher_samples=16, save_steps=[4, 8, 12], checkpoint_task_loss=False)
 """Settings shared by both adapters of the demo. The benign task is the base model's own
 explanations of MMLU questions, opened affirmatively: the tuned models stay fluent (degenerate
 share no higher than the base's) and lose refusals to real answers (``docs/results.md``, "A
 benign task that keeps the model coherent"). The MMLU-letter task of earlier versions removed
-refusals by collapsing the model instead."""
+refusals by collapsing the model instead. Checkpoints at steps 4, 8 and 12 log the held-out
+alignment loss (only it, to fit the budget) for the demo's forgetting curve."""
 
 DEMO_STEPS = 14
 """Fine-tuning steps of each adapter (``--steps``). With lr 7e-4, plain LoRA's drift has a CI
@@ -119,7 +127,8 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
         shutil.rmtree(out)
     methods = {k: v for k, v in DEMO_METHODS.items() if agl or k == "lora"}
     training = {**DEMO_TRAINING, **{k: v for k, v in (("task_data", task_data), ("lr", lr)) if v is not None}}
-    n = 2 + 2 * len(methods)
+    training["save_steps"] = [s for s in training.get("save_steps", []) if s < steps]  # checkpoints inside the run
+    n = 3 + 2 * len(methods)
     _stage(f"1/{n} base model and data")
     base = resolve_model(model)
     console.print(f"base model: {base.name} ({base.path})")
@@ -154,7 +163,7 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
                                                   overwrite=True, **DEMO_EVAL), model=base)
         print_eval(reports[name], title=f"DriftCaps mini — {name}")
 
-    _stage(f"{n}/{n} alignment drift, paired")
+    _stage(f"{n - 1}/{n} alignment drift, paired")
     names = list(adapters)
     report, warnings = run_drift(out / "base", [out / k for k in names], out / "drift.json", names=names,
                                  reference="lora" if len(names) > 1 else None)
@@ -165,4 +174,28 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
         ad = td.overall.alignment_drift
         console.print(f"[bold]alignment drift of the {td.name} adapter: {ad.value:+.3f} "
                       f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)")
-    console.print(f"files: {out}/drift.json, {out}/drift.png; total {time.time() - t0:.0f} s")
+    _stage(f"{n}/{n} forgetting curve over the checkpoints")
+    forgetting_curve(out, list(adapters.values()))
+    console.print(f"files: {out}/drift.json, {out}/drift.png, {out}/scaling/fit.png; total {time.time() - t0:.0f} s")
+
+
+def forgetting_curve(out: Path, adapters: list[Path]) -> None:
+    """Fit the ``power`` law ``F = A · S^beta + E`` of the held-out alignment loss F (nats per
+    token) over steps S to each adapter's checkpoints (one run per method, so no bootstrap CIs:
+    ``driftcaps scaling sweep`` gives those) and write ``OUT/scaling``; print the table and the
+    direction of each curve."""
+    points = pd.concat([points_from_runs(a) for a in adapters], ignore_index=True)
+    law = get_law("power")
+    if points.groupby("method").size().min() <= len(law.params):
+        console.print(f"too few checkpoints for a curve ({len(points)} points; each adapter needs "
+                      f"{len(law.params) + 1}): give more --steps.")
+        return
+    report = fit_groups(law, points, str(out), {"x": "S"}, "forgetting", by="method", n_boot=0)
+    write_fit(out / "scaling", report, points)
+    print_scaling(report)
+    for method, g in points.groupby("method", sort=True):
+        start = g["forgetting"].iloc[0] - g["forgetting_rise"].iloc[0]
+        end = g.sort_values("S")["forgetting"].iloc[-1]
+        console.print(f"{method}: held-out alignment loss {start:.3f} -> {end:.3f} nats/token over {g['S'].max()} steps "
+                      f"({'rose: forgetting' if end > start else 'fell'}); refusals lost are measured by AD above and, "
+                      "per checkpoint, by `driftcaps scaling sweep` (docs/scaling.md)")

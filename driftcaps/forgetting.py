@@ -13,7 +13,10 @@ import pandas as pd
 
 from agl.train import read_run
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import read_jsonl
+from driftcaps.io import read_jsonl, staged_dir
+from driftcaps.plots import plot_scaling
+from driftcaps.scaling.report import ScalingReport
+from driftcaps.schema import write_record
 
 COLUMNS = ("run", "method", "rank", "lr", "P", "S", "D", "forgetting", "forgetting_rise", "task_loss",
            "checkpoint", "base_model", "driftcaps_version")
@@ -58,3 +61,19 @@ def points_from_runs(folder: str | Path) -> pd.DataFrame:
         raise DriftCapsError(f"{root}: the runs logged no held-out alignment loss after step 0; train with "
                              "--align-heldout > 0 and --eval-every N to get points along each run.")
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def write_fit(output: str | Path, report: ScalingReport, data: pd.DataFrame) -> None:
+    """Write ``points.csv``, ``fit.json`` (the report) and ``fit.png`` (:func:`driftcaps.plots.plot_scaling`)
+    into ``output``, staged: the folder is replaced only when all three are written.
+
+    Raises:
+        DriftCapsError: the folder cannot be written.
+    """
+    try:
+        with staged_dir(output, overwrite=True) as stage:
+            data.to_csv(stage / "points.csv", index=False)
+            write_record(stage / "fit.json", report)
+            plot_scaling(report, data, stage / "fit.png")
+    except OSError as e:
+        raise DriftCapsError(f"{output}: cannot write there ({e.strerror or e}).") from None

@@ -44,9 +44,9 @@ def test_demo_trains_both_adapters_and_reports_mitigation(tiny_model_dir: Path, 
     monkeypatch.setattr(demo, "DEMO_TRAINING", {**demo.DEMO_TRAINING, "task_data": "mmlu-affirmative",
                                                 "batch_size": 2, "max_length": 64,
                                                 "heldout": 2, "align_heldout": 2, "fisher_samples": 14,
-                                                "dtype": "float32", "lr": 0.05})
+                                                "dtype": "float32", "lr": 0.05, "save_steps": [1, 2, 3, 9]})
     out = tmp_path / "demo"
-    demo.run_demo(out, str(tiny_model_dir), steps=2, limit=6, fresh=False)
+    demo.run_demo(out, str(tiny_model_dir), steps=4, limit=6, fresh=False)
     report = DriftReport.model_validate_json((out / "drift.json").read_text())
     lora, agl = report.tuned
     assert (lora.name, agl.name) == ("lora", "agl") and agl.reference == "lora"
@@ -55,9 +55,18 @@ def test_demo_trains_both_adapters_and_reports_mitigation(tiny_model_dir: Path, 
     runs = {k: json.loads((out / d / "run.json").read_text()) for k, d in (("lora", "adapter"), ("agl", "adapter-agl"))}
     assert runs["lora"]["method"] == "lora" and runs["agl"]["method"] == "agl"
     assert runs["agl"]["n_fisher"] == 14 and runs["lora"]["config"]["seed"] == runs["agl"]["config"]["seed"]
+    # checkpoints inside the run only (9 > 4 steps is dropped); the forgetting curve: 4 points per method
+    assert runs["lora"]["checkpoints"] == [1, 2, 3] and (out / "adapter" / "checkpoint-3").is_dir()
+    log = [json.loads(line) for line in (out / "adapter" / "training_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "eval_alignment_loss" in e] == [0, 1, 2, 3, 4]
+    assert [e["step"] for e in log if "eval_task_loss" in e] == [0, 4]  # checkpoint_task_loss=False
+    fit = json.loads((out / "scaling" / "fit.json").read_text())
+    assert fit["law"] == "power" and sorted(fit["fits"]) == ["agl", "lora"]
+    assert all(f["n_points"] == 4 and f["n_runs"] == 1 for f in fit["fits"].values())
+    assert (out / "scaling" / "fit.png").stat().st_size > 10_000
     # a rerun with the same settings reuses every stage; other settings are refused
     before = (out / "agl" / "report.json").read_bytes()
-    demo.run_demo(out, str(tiny_model_dir), steps=2, limit=6, fresh=False)
+    demo.run_demo(out, str(tiny_model_dir), steps=4, limit=6, fresh=False)
     assert (out / "agl" / "report.json").read_bytes() == before
     with pytest.raises(DriftCapsError, match=r"other settings \(methods\)"):
-        demo.run_demo(out, str(tiny_model_dir), steps=2, limit=6, fresh=False, agl=False)
+        demo.run_demo(out, str(tiny_model_dir), steps=4, limit=6, fresh=False, agl=False)

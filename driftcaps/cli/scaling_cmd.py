@@ -33,6 +33,8 @@ def _read_points(points: Path | None, runs: Path | None):
     if (points is None) == (runs is None):
         raise DriftCapsError("give exactly one of --points FILE.csv and --runs DIR.")
     if runs is not None:
+        if (runs / "sweep.json").is_file() and (runs / "points.csv").is_file():  # a finished sweep
+            return pd.read_csv(runs / "points.csv"), str(runs / "points.csv")
         from driftcaps.forgetting import points_from_runs
 
         return points_from_runs(runs), str(runs)
@@ -72,11 +74,9 @@ def fit(
 ) -> None:
     """Fit a forgetting law per group of runs; write fit.json, fit.png and the points."""
     from driftcaps.console import print_scaling
-    from driftcaps.io import staged_dir
-    from driftcaps.plots import plot_scaling
+    from driftcaps.forgetting import write_fit
     from driftcaps.scaling import formula_law, get_law
     from driftcaps.scaling.report import fit_groups
-    from driftcaps.schema import write_record
 
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not overwrite)):
         raise DriftCapsError(f"--output {output}: {'is a file' if not output.is_dir() else 'exists and is not empty'}; "
@@ -90,21 +90,54 @@ def fit(
     mapping = _pairs(x, "--x", "S=steps,P=P")
     the_law = formula_law("formula", formula, list(mapping) or ["x"]) if formula else get_law(law or "power")
     report = fit_groups(the_law, data, source, mapping or None, y, by, holdout, n_boot, seed, custom=bool(formula))
-    try:
-        with staged_dir(output, overwrite=True) as stage:
-            data.to_csv(stage / "points.csv", index=False)
-            write_record(stage / "fit.json", report)
-            plot_scaling(report, data, stage / "fit.png")
-    except OSError as e:
-        raise DriftCapsError(f"--output {output}: cannot write there ({e.strerror or e}).") from None
+    write_fit(output, report, data)
     print_scaling(report)
     print(f"written: {output}/fit.json, {output}/fit.png, {output}/points.csv")
+
+
+@app.command("sweep")
+def sweep(
+    output: Path = typer.Option(..., "--output", help="Sweep folder (new, or a sweep to resume)."),
+    config: Path = typer.Option(None, "--config", help="YAML of sweep settings (docs/scaling.md#sweep); "
+                                "default: the CPU grid of docs/results.md."),
+) -> None:
+    """Train a grid of adapters with checkpoints and measure forgetting along each run (resumable)."""
+    from driftcaps.console import print_links
+    from driftcaps.settings import build_settings
+    from driftcaps.sweep import SweepConfig, link_measures, run_sweep
+
+    cfg = build_settings(SweepConfig, {}, config)
+    points = run_sweep(cfg, output)
+    print_links(link_measures(points))
+    print(f"written: {output}/points.csv, {output}/link.json, {output}/drift.json; fit with "
+          f"`driftcaps scaling fit --runs {output} --y early_compliance --by method ...` (docs/scaling.md)")
+
+
+def _rank_to_p(fit: Path, rank: int) -> str:
+    """``"P=<value>"``: trainable parameters at ``rank``, from P / rank of the points beside ``fit``
+    (LoRA's parameters grow linearly with the rank)."""
+    import pandas as pd
+
+    points = fit.parent / "points.csv"
+    if not points.is_file():
+        raise DriftCapsError(f"--rank: no points.csv beside {fit} to read P per rank from; give --at P=VALUE.")
+    data = pd.read_csv(points)
+    if not {"P", "rank"} <= set(data.columns):
+        raise DriftCapsError(f"--rank: {points} has no P and rank columns; give --at P=VALUE.")
+    per_rank = (data["P"] / data["rank"]).unique()
+    if len(per_rank) != 1:
+        raise DriftCapsError(f"--rank: P / rank differs between the runs of {points} (other target modules?); "
+                             "give --at P=VALUE.")
+    return f"P={int(round(per_rank[0] * rank))}"
 
 
 @app.command("predict")
 def predict(
     fit: Path = typer.Option(..., "--fit", help="A fit.json written by `driftcaps scaling fit`."),
-    at: str = typer.Option(..., "--at", help="The new setting: variable=value pairs, e.g. S=160,P=2162688."),
+    at: str = typer.Option(None, "--at", help="The new setting: variable=value pairs, e.g. S=160,P=2162688."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Shorthand for --at S=STEPS (points from training runs)."),
+    rank: int = typer.Option(None, "--rank", min=1, help="Shorthand for --at P=<trainable parameters at this rank>, "
+                             "from the P/rank of the points.csv beside --fit."),
     group: str = typer.Option(None, "--group", help="The group to forecast (default: every group)."),
 ) -> None:
     """Forecast forgetting at a new setting, with its 95% prediction interval."""
@@ -114,6 +147,10 @@ def predict(
 
     report = read_record(fit, ScalingReport, "fit it again with `driftcaps scaling fit`")
     law = report.law_object()
+    extra = [p for p in (f"S={steps}" if steps else None, _rank_to_p(fit, rank) if rank else None) if p]
+    at = ",".join(([at] if at is not None else []) + extra) if (at is not None or extra) else None
+    if at is None:
+        raise DriftCapsError("give the new setting: --at NAME=VALUE,... or --steps/--rank.")
     column_to_var = {c: v for v, c in report.variables.items()}
     setting: dict[str, float] = {}
     for key, value in _pairs(at, "--at", ", ".join(f"{v}=100" for v in law.variables)).items():
