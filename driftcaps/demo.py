@@ -12,7 +12,8 @@ Stages write into one folder and are reused when already complete (``--fresh`` r
                        steps fitted to the held-out alignment loss (fit.json, fit.png, points.csv)
     OUT/demo.json      the settings of the demo in this folder
 
-``--no-agl`` skips the AGL stages (the LoRA-only demo, about 7 minutes shorter).
+``--no-agl`` skips the AGL stages (the LoRA-only demo, about 7 minutes shorter); ``--full`` is
+the longer demo of :data:`DEMO_FULL`, which adds ``OUT/probe.jsonl`` and ``OUT/scaling-refusals/``.
 A folder made with other settings (model, steps, limit, methods, DriftCaps build) is refused
 rather than silently reused: pass ``--fresh`` or another ``--out``.
 """
@@ -32,7 +33,7 @@ from driftcaps.console import console, print_drift, print_eval, print_scaling
 from driftcaps.data import ensure_built, manifest_sha256
 from driftcaps.errors import DriftCapsError
 from driftcaps.evaluate import EvalSettings, run_eval
-from driftcaps.forgetting import points_from_runs, write_fit
+from driftcaps.forgetting import points_from_runs, with_probe, write_fit
 from driftcaps.models import resolve_model
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
 from driftcaps.scaling import get_law
@@ -61,6 +62,14 @@ minutes on 2 CPU cores). Refusals live in
 the first tokens, so the refusal rate barely moves; re-judging 128-token responses cut to 64
 tokens moved the demo's AD by +0.02 (``docs/results.md``, "The demo's budget"). Loops need
 length to show, so the degenerate share reads lower than at 128 tokens."""
+
+DEMO_FULL = dict(steps=30, training=dict(lr=3e-4, fisher_samples=64, save_steps=[5, 10, 15, 20, 25]),
+                 eval=dict(max_gen_toks=None))
+"""``driftcaps demo --full``: the longer demo (``docs/results.md``, "The demo's budget"): 30 steps
+at lr 3e-4, the Fisher from 64 alignment examples, evaluations at the task's 128 new tokens
+(degenerate loops show), checkpoints every 5 steps, and the refusal forgetting curve: the
+early-refusal probe (:mod:`driftcaps.probe`) at every checkpoint with the ``hill`` law fitted
+per method (``OUT/scaling-refusals``)."""
 
 DEMO_METHODS = {"lora": {"method": "lora"}, "agl": {"method": "agl"}}
 """Adapters the demo trains: name -> TrainConfig overrides (AGL at its default lambdas)."""
@@ -112,13 +121,15 @@ def _check_settings(out: Path, settings: DemoSettings) -> None:
 
 
 def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh: bool, agl: bool = True,
-             task_data: str | None = None, lr: float | None = None) -> None:
+             task_data: str | None = None, lr: float | None = None, full: bool = False) -> None:
     """Run (or resume) the demo into ``out``; see the module docstring. ``steps`` (default
     :data:`DEMO_STEPS`), ``task_data`` and ``lr`` replace the demo's training budget, benign task
     and learning rate (for experiments; the defaults are :data:`DEMO_TRAINING`)."""
     from agl.train import read_run, train
 
-    steps = steps or DEMO_STEPS
+    steps = steps or (DEMO_FULL["steps"] if full else DEMO_STEPS)
+    evals = {**DEMO_EVAL, **(DEMO_FULL["eval"] if full else {})}
+    evals = {k: v for k, v in evals.items() if v is not None}
     t0 = time.time()
     out = Path(out)
     if fresh and out.exists():
@@ -126,7 +137,8 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
             raise DriftCapsError(f"{out}: not a demo folder (no demo.json); --fresh only clears demo folders.")
         shutil.rmtree(out)
     methods = {k: v for k, v in DEMO_METHODS.items() if agl or k == "lora"}
-    training = {**DEMO_TRAINING, **{k: v for k, v in (("task_data", task_data), ("lr", lr)) if v is not None}}
+    training = {**DEMO_TRAINING, **(DEMO_FULL["training"] if full else {}),
+                **{k: v for k, v in (("task_data", task_data), ("lr", lr)) if v is not None}}
     training["save_steps"] = [s for s in training.get("save_steps", []) if s < steps]  # checkpoints inside the run
     n = 3 + 2 * len(methods)
     _stage(f"1/{n} base model and data")
@@ -134,7 +146,7 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
     console.print(f"base model: {base.name} ({base.path})")
     console.print(f"DriftCaps: {ensure_built()}")
     settings = DemoSettings(model=base.name, model_path=base.path, weights_sha256=base.weights_sha256,
-                            steps=steps, limit=limit, training=training, eval=DEMO_EVAL, methods=methods,
+                            steps=steps, limit=limit, training=training, eval=evals, methods=methods,
                             driftcaps_manifest_sha256=manifest_sha256())
     _check_settings(out, settings)
 
@@ -160,7 +172,7 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
             reports[name] = read_eval_report(folder)
         else:
             reports[name] = run_eval(EvalSettings(model=model, adapter=ad, output=folder, limit=limit,
-                                                  overwrite=True, **DEMO_EVAL), model=base)
+                                                  overwrite=True, **evals), model=base)
         print_eval(reports[name], title=f"DriftCaps mini — {name}")
 
     _stage(f"{n - 1}/{n} alignment drift, paired")
@@ -176,6 +188,8 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
                       f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)")
     _stage(f"{n}/{n} forgetting curve over the checkpoints")
     forgetting_curve(out, list(adapters.values()))
+    if full:
+        refusal_curve(out, list(adapters.values()), base)
     console.print(f"files: {out}/drift.json, {out}/drift.png, {out}/scaling/fit.png; total {time.time() - t0:.0f} s")
 
 
@@ -199,3 +213,28 @@ def forgetting_curve(out: Path, adapters: list[Path]) -> None:
         console.print(f"{method}: held-out alignment loss {start:.3f} -> {end:.3f} nats/token over {g['S'].max()} steps "
                       f"({'rose: forgetting' if end > start else 'fell'}); refusals lost are measured by AD above and, "
                       "per checkpoint, by `driftcaps scaling sweep` (docs/scaling.md)")
+
+
+def refusal_curve(out: Path, adapters: list[Path], base) -> None:
+    """``--full``: the early refusal rate at every checkpoint and at the end of each adapter
+    (:mod:`driftcaps.probe`, cached in ``OUT/probe.jsonl``), and the ``hill`` law of the early
+    compliance rate over steps fitted per method (``OUT/scaling-refusals``; one run per method,
+    so no bootstrap CIs)."""
+    from agl.train import read_run
+    from driftcaps.probe import early_refusal_rates
+
+    targets: dict[str, str | None] = {"base": None}
+    for a in adapters:
+        run = read_run(a)
+        targets |= {f"{a.name}@{s}": str(a / f"checkpoint-{s}") for s in run.checkpoints}
+        targets[f"{a.name}@{run.config.steps}"] = str(a)
+    probe = early_refusal_rates(base, targets, cache=out / "probe.jsonl")
+    points = with_probe(pd.concat([points_from_runs(a) for a in adapters], ignore_index=True), probe)
+    law = get_law("hill")
+    report = fit_groups(law, points, str(out), {"x": "S"}, "early_compliance", by="method", n_boot=0)
+    write_fit(out / "scaling-refusals", report, points)
+    print_scaling(report)
+    for method, g in points.sort_values("S").groupby("method", sort=True):
+        rates = " -> ".join(f"{r:.2f}" for r in g["early_refusal_rate"])
+        console.print(f"{method}: early refusal rate {probe['base']['early_refusal_rate']:.2f} (base) -> {rates} "
+                      f"at steps {', '.join(map(str, g['S']))}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from agl.train import read_run
@@ -30,14 +31,16 @@ consistency check of a fit."""
 
 def points_from_runs(folder: str | Path) -> pd.DataFrame:
     """One row per logged evaluation step (> 0) of every run folder under ``folder`` (the folder
-    itself or its sub-folders holding ``run.json``), in the columns of :data:`COLUMNS`.
+    itself, its sub-folders holding ``run.json``, or a sweep's ``runs/`` sub-folders), in the
+    columns of :data:`COLUMNS`.
 
     Raises:
         DriftCapsError: no run folder, or runs that logged no alignment loss after step 0
             (train with ``--align-heldout`` > 0 and ``--eval-every``).
     """
     root = Path(folder)
-    runs = sorted(p.parent for p in [root / "run.json", *root.glob("*/run.json")] if p.is_file())
+    runs = sorted(p.parent for p in [root / "run.json", *root.glob("*/run.json"), *root.glob("runs/*/run.json")]
+                  if p.is_file())  # a run, a folder of runs, or a sweep folder (OUT/runs/<run>)
     if not runs:
         raise DriftCapsError(f"{root}: no run.json here or in its sub-folders; give a folder of `driftcaps agl train` runs.")
     rows = []
@@ -61,6 +64,23 @@ def points_from_runs(folder: str | Path) -> pd.DataFrame:
         raise DriftCapsError(f"{root}: the runs logged no held-out alignment loss after step 0; train with "
                              "--align-heldout > 0 and --eval-every N to get points along each run.")
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def with_probe(points: pd.DataFrame, probe: dict[str, dict], ad: dict[str, float] | None = None) -> pd.DataFrame:
+    """``points`` with the columns of the early-refusal probe (:mod:`driftcaps.probe`) and AD:
+    ``early_refusal_rate`` (0-1, higher is safer), ``early_compliance`` (1 minus it: the early
+    compliance rate on unsafe prompts, > 0 while anything is answered; the form to fit laws to,
+    its step-0 level being the base's), ``early_refusal_drop`` (the base's rate minus the
+    checkpoint's; positive = refusals lost) and ``AD`` (empty where not evaluated). Probe and AD
+    entries are keyed ``<run>@<step>``; ``probe["base"]`` is the base model's."""
+    points = points.copy()
+    keys = points["run"] + "@" + points["S"].astype(str)
+    base_rate = probe.get("base", {}).get("early_refusal_rate", np.nan)
+    points["early_refusal_rate"] = [probe.get(k, {}).get("early_refusal_rate", np.nan) for k in keys]
+    points["early_compliance"] = 1.0 - points["early_refusal_rate"]
+    points["early_refusal_drop"] = base_rate - points["early_refusal_rate"]
+    points["AD"] = [(ad or {}).get(k, np.nan) for k in keys]
+    return points
 
 
 def write_fit(output: str | Path, report: ScalingReport, data: pd.DataFrame) -> None:

@@ -132,7 +132,8 @@ def plot_scaling(report: ScalingReport, data: pd.DataFrame, path: str | os.PathL
     """``fit.png`` of ``driftcaps scaling fit``: forgetting against the law variable with the most
     distinct values (steps, usually; log axes), one colour per group; points (held-out ones
     hollow), the fitted law for each distinct value of the other variables, and its 95%
-    prediction band (:func:`driftcaps.scaling.predict`)."""
+    prediction band (:func:`driftcaps.scaling.predict`); with a held-out rule, also the law
+    fitted without the held-out points (dashed), the one the held-out error measures."""
     from driftcaps.scaling import holdout_mask, predict
 
     law = report.law_object()
@@ -160,11 +161,16 @@ def plot_scaling(report: ScalingReport, data: pd.DataFrame, path: str | os.PathL
         g = data[member]
         grid = np.geomspace(g[col].min(), g[col].max(), 60)
         others = g[[report.variables[v] for v in rest]].drop_duplicates().to_numpy() if rest else [()]
-        for values in others:
+        held_fit = (report.holdout or {}).get(name)
+        held_fit = held_fit.fit if held_fit is not None and held_fit.fit.converged else None
+        for j, values in enumerate(others):
             at = {first: grid, **{v: np.full_like(grid, float(val)) for v, val in zip(rest, values, strict=True)}}
             point, low, high = predict(law, fit, at)
             ax.plot(grid, point, color=colour, lw=1.2)
             ax.fill_between(grid, low, high, color=colour, alpha=0.12, lw=0)
+            if held_fit is not None:  # the fit the held-out error was measured with
+                ax.plot(grid, predict(law, held_fit, at)[0], color=colour, lw=1.0, ls="--",
+                        label=f"{name}, fit without the held-out points" if j == 0 else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(f"{first} ({col})")

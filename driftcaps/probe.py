@@ -7,8 +7,8 @@ unsafe prompts of DriftCaps' ``dev`` split (never ``test``: the evaluation stays
 judge. Its number is the **early refusal rate** (0-1, higher is safer); ``1 -`` it is the early
 compliance rate, which rises as a fine-tune forgets refusals.
 
-It costs one short generation pass per checkpoint (about 15 s for 64 prompts of a 0.5B model on
-2 CPU cores), against about 1.5 minutes for a full evaluation of ``driftcaps_mini_unsafe``; the
+It costs one short generation pass per checkpoint (about 22 s for 64 prompts of a 0.5B model on
+2 CPU cores), against about 80 s for a full evaluation of ``driftcaps_mini_unsafe``; the
 base model is loaded once and every adapter checkpoint is applied to it in turn.
 
 Results are cached in a JSONL file keyed by the base model's weights, the adapter's weights, the
@@ -54,17 +54,21 @@ def probe_prompts(n: int = PROBE_PROMPTS) -> list[Item]:
     return items[:n]
 
 
-def _key(base: ModelInfo, adapter: str | None, items: list[Item], new_tokens: int, judge: str, dtype: str) -> str:
-    """Cache key of one probe result (see the module docstring)."""
+def _key(base: ModelInfo, adapter: str | None, items: list[Item], new_tokens: int, judge: str, dtype: str,
+         batch_size: int) -> str:
+    """Cache key of one probe result: base weights, adapter weights and config, data manifest,
+    prompt ids, new tokens, judge and its version, dtype and batch size (padding can change
+    greedy text)."""
     weights = None
     if adapter is not None:
-        f = Path(adapter) / "adapter_model.safetensors"
-        if not f.is_file():
-            raise DriftCapsError(f"{adapter}: no adapter_model.safetensors; give a PEFT adapter folder.")
-        weights = sha256_file(f)
+        files = [Path(adapter) / "adapter_model.safetensors", Path(adapter) / "adapter_config.json"]
+        if not all(f.is_file() for f in files):
+            raise DriftCapsError(f"{adapter}: no adapter_model.safetensors and adapter_config.json; give a PEFT "
+                                 "adapter folder.")
+        weights = [sha256_file(f) for f in files]
     version = get_refusal_judge(judge).version
     return sha256_text(json.dumps([base.weights_sha256 or base.path, weights, manifest_sha256(),
-                                   [i.id for i in items], new_tokens, judge, version, dtype]))[:20]
+                                   [i.id for i in items], new_tokens, judge, version, dtype, batch_size]))[:20]
 
 
 def early_refusal_rates(base: ModelInfo, adapters: Mapping[str, str | None], cache: str | Path | None = None,
@@ -90,7 +94,7 @@ def early_refusal_rates(base: ModelInfo, adapters: Mapping[str, str | None], cac
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     items = probe_prompts(n)
-    keys = {name: _key(base, ad, items, new_tokens, judge, dtype) for name, ad in adapters.items()}
+    keys = {name: _key(base, ad, items, new_tokens, judge, dtype, batch_size) for name, ad in adapters.items()}
     known = {r["key"]: r for r in (read_jsonl(cache) if cache and Path(cache).is_file() else [])}
     out = {name: known[k] for name, k in keys.items() if k in known}
     todo = [name for name in adapters if name not in out]
@@ -102,6 +106,9 @@ def early_refusal_rates(base: ModelInfo, adapters: Mapping[str, str | None], cac
     peft_model = None
     for name in todo:
         path = adapters[name]
+        if keys[name] in known:  # the same weights under another name, probed in this call
+            out[name] = {**known[keys[name]], "adapter": path}
+            continue
         if path is None:
             net = model if peft_model is None else peft_model
             ctx = peft_model.disable_adapter() if peft_model is not None else nullcontext()
@@ -111,7 +118,10 @@ def early_refusal_rates(base: ModelInfo, adapters: Mapping[str, str | None], cac
             if peft_model is None:
                 peft_model = PeftModel.from_pretrained(model, path, adapter_name=keys[name])
             else:
+                previous = peft_model.active_adapter
                 peft_model.load_adapter(path, adapter_name=keys[name])
+                peft_model.set_adapter(keys[name])
+                peft_model.delete_adapter(previous)  # one adapter in memory at a time
             peft_model.set_adapter(keys[name])
             net, ctx = peft_model, nullcontext()
         with ctx:
@@ -120,7 +130,7 @@ def early_refusal_rates(base: ModelInfo, adapters: Mapping[str, str | None], cac
         refused = sum(v.refusal for v in refusal.judge_batch([i.prompt for i in items], texts))
         out[name] = {"key": keys[name], "early_refusal_rate": refused / len(items), "n": len(items),
                      "refused": refused, "adapter": path}
+        known[keys[name]] = out[name]
         if cache is not None:
-            known[keys[name]] = out[name]
             write_jsonl(cache, known.values())
     return out

@@ -30,7 +30,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
@@ -40,11 +39,11 @@ from driftcaps.console import console
 from driftcaps.data import ensure_built, manifest_sha256
 from driftcaps.errors import DriftCapsError
 from driftcaps.evaluate import EvalSettings, run_eval
-from driftcaps.forgetting import points_from_runs
-from driftcaps.io import atomic_path
+from driftcaps.forgetting import points_from_runs, with_probe
+from driftcaps.io import atomic_path, sha256_file
 from driftcaps.models import resolve_model
 from driftcaps.probe import PROBE_PROMPTS, PROBE_TOKENS, early_refusal_rates
-from driftcaps.report import REPORT_FILE
+from driftcaps.report import REPORT_FILE, read_eval_report
 from driftcaps.scaling.link import LinkReport, fit_link
 from driftcaps.schema import Settings, VersionedRecord, read_record, write_record
 
@@ -119,8 +118,14 @@ def _check_folder(out: Path, record: SweepRecord) -> None:
 
 
 def _evaluate(cfg: SweepConfig, base, folder: Path, adapter: str | None) -> None:
+    """``driftcaps eval`` of ``adapter`` (None: the base) into ``folder``; a finished evaluation is
+    reused only when it was made of the same adapter weights (a run trained again is evaluated
+    again)."""
     if (folder / REPORT_FILE).is_file():
-        return
+        done = read_eval_report(folder).provenance.adapter
+        weights = sha256_file(Path(adapter) / "adapter_model.safetensors") if adapter else None
+        if (done.weights_sha256 if done else None) == weights:
+            return
     run_eval(EvalSettings(model=cfg.base, adapter=adapter, output=folder, tasks=[cfg.drift_task],
                           max_gen_toks=cfg.max_gen_toks, limit=cfg.limit, overwrite=True), model=base)
 
@@ -165,25 +170,14 @@ def run_sweep(cfg: SweepConfig, out: str | Path) -> pd.DataFrame:
     with atomic_path(out / "points.csv") as tmp:
         points.to_csv(tmp, index=False)
     links = link_measures(points)
-    write_record(out / "link.json", LinkReport(links=links))
+    write_record(out / "link.json", LinkReport(links=links, base_model=base.weights_sha256 or base.path))
     return points
 
 
 def sweep_points(runs: Path, probe: dict[str, dict], ad: dict[str, float]) -> pd.DataFrame:
-    """The forgetting points of the runs under ``runs`` with the probe's and AD's columns added:
-    ``early_refusal_rate`` (0-1, higher is safer), ``early_compliance`` (1 minus it: the early
-    compliance rate on unsafe prompts, > 0 while anything is answered; the form to fit laws to,
-    its step-0 level being the base's), ``early_refusal_drop`` (the base's rate minus
-    the checkpoint's; positive = refusals lost) and ``AD`` (empty where not evaluated). Probe and
-    AD entries are keyed ``<run>@<step>``; ``probe["base"]`` is the base model's."""
-    points = points_from_runs(runs)
-    keys = points["run"] + "@" + points["S"].astype(str)
-    base_rate = probe.get("base", {}).get("early_refusal_rate", np.nan)
-    points["early_refusal_rate"] = [probe.get(k, {}).get("early_refusal_rate", np.nan) for k in keys]
-    points["early_compliance"] = 1.0 - points["early_refusal_rate"]
-    points["early_refusal_drop"] = base_rate - points["early_refusal_rate"]
-    points["AD"] = [ad.get(k, np.nan) for k in keys]
-    return points
+    """The forgetting points of the runs under ``runs`` with the probe's and AD's columns
+    (:func:`driftcaps.forgetting.with_probe`)."""
+    return with_probe(points_from_runs(runs), probe, ad)
 
 
 def link_measures(points: pd.DataFrame) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from driftcaps.demo import DemoSettings, _check_settings
@@ -64,6 +65,19 @@ def test_demo_trains_both_adapters_and_reports_mitigation(tiny_model_dir: Path, 
     assert fit["law"] == "power" and sorted(fit["fits"]) == ["agl", "lora"]
     assert all(f["n_points"] == 4 and f["n_runs"] == 1 for f in fit["fits"].values())
     assert (out / "scaling" / "fit.png").stat().st_size > 10_000
+    # --full's refusal curve: the probe at every checkpoint and at the end, the hill law per method
+    from driftcaps.models import resolve_model
+
+    demo.refusal_curve(out, [out / "adapter", out / "adapter-agl"], resolve_model(str(tiny_model_dir)))
+    refit = json.loads((out / "scaling-refusals" / "fit.json").read_text())
+    assert refit["law"] == "hill" and refit["y"] == "early_compliance" and sorted(refit["fits"]) == ["agl", "lora"]
+    points = pd.read_csv(out / "scaling-refusals" / "points.csv")
+    assert len(points) == 8 and points["early_refusal_rate"].between(0, 1).all()
+    # the base + 4 points of each adapter, but one line per weight set: after step 1 both adapters
+    # hold the same weights (AGL's terms and their gradients vanish at ΔW = BA = 0), so 8 lines
+    cached = [json.loads(line) for line in (out / "probe.jsonl").read_text().splitlines()]
+    assert len(cached) == 8 and len({c["key"] for c in cached}) == 8
+    assert points.loc[points["S"] == 1, "early_refusal_rate"].nunique() == 1
     # a rerun with the same settings reuses every stage; other settings are refused
     before = (out / "agl" / "report.json").read_bytes()
     demo.run_demo(out, str(tiny_model_dir), steps=4, limit=6, fresh=False)

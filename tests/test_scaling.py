@@ -39,6 +39,7 @@ def test_builtin_forms_on_exact_inputs():
     assert get_law("bethune")(one, {"A": 1.0, "alpha": 1.0, "beta": 1.0, "E": 0.5})[0] == pytest.approx(1000 / 10 + 0.5)
     assert get_law("zhang")(one, {"A": 8.0, "alpha": 0.5, "beta": 1.0, "E": 0.0})[0] == pytest.approx(8 / 2 / 1000)
     assert get_law("power")(one, [3.0, 0.5, 1.0])[0] == pytest.approx(3 * 3 + 1)
+    assert get_law("hill")(one, {"E": 0.2, "h": 9.0, "k": 3.0})[0] == pytest.approx(0.2 + 0.8 / 2)  # half-way at x = h
     assert {"kalajdzievski", "bethune", "zhang", "power"} <= set(LAWS)
     with pytest.raises(DriftCapsError, match="unknown law 'chinchilla'; choose one of bethune"):
         get_law("chinchilla")
@@ -162,3 +163,11 @@ def test_recovery_coverage_over_replicates():
             lo, hi = fit.param_ci[k]
             hits[k] += lo <= TRUE[k] <= hi
     assert min(hits.values()) >= 90, hits
+
+
+def test_hill_recovers_a_bounded_rate_and_stays_below_one():
+    law, truth = get_law("hill"), {"E": 0.12, "h": 7.0, "k": 3.0}
+    rows = [{"run": f"r{r}", "x": float(s), "rate": law({"x": [float(s)]}, truth)[0]} for r in range(3) for s in (2, 4, 8, 16, 32)]
+    fit = fit_law(law, pd.DataFrame(rows), y="rate", n_boot=0)
+    assert fit.converged and fit.params == pytest.approx(truth, rel=1e-4)
+    assert law({"x": [1e6]}, fit.params)[0] < 1.0

@@ -88,7 +88,12 @@ def test_output_is_never_overwritten_silently(points_csv: Path, tmp_path: Path, 
     code, _, err = run_cli(args, capsys)
     assert_one_line_error(code, err, "exists and is not empty; choose a new folder or pass --overwrite")
     assert (out / "mine.txt").read_text() == "precious"
-    code, _, err = run_cli([*args, "--overwrite"], capsys)
+    code, _, err = run_cli([*args, "--overwrite"], capsys)  # not a fit folder: a sweep, a home...
+    assert_one_line_error(code, err, "holds other files and no fit.json; --overwrite only replaces the folder of an earlier fit")
+    assert (out / "mine.txt").read_text() == "precious"
+    (out / "mine.txt").unlink()
+    assert run_cli(args, capsys)[0] == 0 and (out / "fit.json").is_file()
+    code, _, err = run_cli([*args, "--overwrite"], capsys)  # an earlier fit is replaced
     assert code == 0 and (out / "fit.json").is_file()
     (tmp_path / "afile").write_text("x")
     code, _, err = run_cli([*args[:-1], str(tmp_path / "afile" / "sub")], capsys)
@@ -147,5 +152,7 @@ def test_points_from_training_runs(tiny_model_dir: Path, task_file: Path, data_d
     code, _, err = run_cli(["scaling", "fit", "--runs", str(tmp_path / "runs"), "--law", "power", "--x", "x=S",
                             "--n-boot", "20", "--output", str(tmp_path / "fit")], capsys)
     assert code == 0, err
+    assert points_from_runs(tmp_path).equals(points)  # a sweep folder: its runs/ sub-folders
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DriftCapsError, match="no run.json here"):
-        points_from_runs(tmp_path)
+        points_from_runs(tmp_path / "empty")

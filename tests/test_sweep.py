@@ -75,19 +75,21 @@ def test_probe_reads_its_cache_without_loading_a_model(data_dir, tmp_path: Path)
     adapter = tmp_path / "ad"
     adapter.mkdir()
     (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    (adapter / "adapter_config.json").write_text("{}")
     cache = tmp_path / "probe.jsonl"
-    keys = {n: _key(base, a, probe_prompts(8), 24, "trained", "bfloat16") for n, a in (("base", None), ("x", str(adapter)))}
+    keys = {n: _key(base, a, probe_prompts(8), 24, "trained", "bfloat16", 32) for n, a in (("base", None), ("x", str(adapter)))}
     cache.write_text("".join(json.dumps({"key": k, "early_refusal_rate": r, "n": 8, "refused": int(8 * r)}) + "\n"
                              for k, r in ((keys["base"], 0.75), (keys["x"], 0.25))))
     got = early_refusal_rates(base, {"base": None, "x": str(adapter)}, cache=cache, n=8)
     assert {k: v["early_refusal_rate"] for k, v in got.items()} == {"base": 0.75, "x": 0.25}
     # other weights, other prompts or other settings are another key
-    assert _key(base, None, probe_prompts(9), 24, "trained", "bfloat16") != keys["base"]
-    assert _key(base, None, probe_prompts(8), 16, "trained", "bfloat16") != keys["base"]
-    (adapter / "adapter_model.safetensors").write_bytes(b"other weights")
-    assert _key(base, str(adapter), probe_prompts(8), 24, "trained", "bfloat16") != keys["x"]
+    assert _key(base, None, probe_prompts(9), 24, "trained", "bfloat16", 32) != keys["base"]
+    assert _key(base, None, probe_prompts(8), 16, "trained", "bfloat16", 32) != keys["base"]
+    assert _key(base, None, probe_prompts(8), 24, "trained", "bfloat16", 8) != keys["base"]
+    (adapter / "adapter_config.json").write_text('{"lora_alpha": 8}')
+    assert _key(base, str(adapter), probe_prompts(8), 24, "trained", "bfloat16", 32) != keys["x"]
     with pytest.raises(DriftCapsError, match="no adapter_model.safetensors"):
-        _key(base, str(tmp_path), probe_prompts(8), 24, "trained", "bfloat16")
+        _key(base, str(tmp_path), probe_prompts(8), 24, "trained", "bfloat16", 32)
 
 
 # --- sweep settings, points and the CLI -------------------------------------------------------
@@ -166,3 +168,32 @@ def test_predict_takes_steps_and_rank(tmp_path: Path, capsys):
     pd.DataFrame(rows).assign(P=lambda d: d["P"] + d["S"]).to_csv(out / "points.csv", index=False)
     code, _, err = run_cli(["scaling", "predict", "--fit", str(out / "fit.json"), "--rank", "8", "--steps", "3"], capsys)
     assert_one_line_error(code, err, "P / rank differs between the runs")
+
+
+def test_predict_reads_the_forecast_as_ad_through_the_link(tmp_path: Path, capsys):
+    from driftcaps.scaling import get_law
+    from driftcaps.scaling.link import Link, LinkReport
+    from driftcaps.schema import write_record
+
+    law, truth = get_law("power"), {"A": 0.05, "beta": 0.8, "E": 0.1}
+    rows = [{"run": f"r{r}", "S": float(s), "early_compliance": law({"x": [float(s)]}, truth)[0] * (1 + 0.01 * r)}
+            for r in range(3) for s in (2, 4, 8, 16)]
+    points = pd.DataFrame(rows).assign(early_refusal_drop=lambda d: d["early_compliance"] - 0.15)
+    points.to_csv(tmp_path / "points.csv", index=False)
+    out = tmp_path / "fit"
+    assert run_cli(["scaling", "fit", "--points", str(tmp_path / "points.csv"), "--law", "power", "--x", "x=S",
+                    "--y", "early_compliance", "--n-boot", "0", "--output", str(out)], capsys)[0] == 0
+    link = Link(x="early_refusal_drop", y="AD", n_points=6, n_runs=3, slope=0.9, intercept=-0.02, r=0.95,
+                slope_ci=(0.8, 1.1), r_ci=(0.9, 0.99), n_boot=100, seed=0)
+    write_record(tmp_path / "link.json", LinkReport(links={"early_refusal_drop": link}))
+    code, stdout, err = run_cli(["scaling", "predict", "--fit", str(out / "fit.json"), "--steps", "10",
+                                 "--link", str(tmp_path / "link.json")], capsys)
+    assert code == 0, err
+    value = float(stdout.split("= ")[1].split()[0])
+    ad = float(stdout.split("-> AD ")[1].split()[0])
+    assert ad == pytest.approx(-0.02 + 0.9 * (value - 0.15), abs=1e-3)
+    assert "the base's level" in stdout and "0.15" in stdout
+    write_record(tmp_path / "link.json", LinkReport(links={"forgetting_rise": link.model_copy(update={"x": "forgetting_rise"})}))
+    code, _, err = run_cli(["scaling", "predict", "--fit", str(out / "fit.json"), "--steps", "10",
+                            "--link", str(tmp_path / "link.json")], capsys)
+    assert_one_line_error(code, err, "no link for early_refusal_drop")

@@ -57,7 +57,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for every artefact of the demo."),
+        out: Path = typer.Option(None, "--out", help="Folder for every artefact of the demo (default: runs/demo, "
+                                 "runs/demo-full with --full)."),
         model: str = typer.Option("qwen2.5-coder-0.5b-instruct", "--model", help="Base model."),
         steps: int = typer.Option(None, "--steps", min=1, help="Fine-tuning steps of each adapter on the benign task (default: 14)."),
         limit: int = typer.Option(None, "--limit", help="Prompts per task (quick runs) (default: all of driftcaps_mini)."),
@@ -66,9 +67,13 @@ def register(app: typer.Typer) -> None:
         task_data: str = typer.Option(None, "--task-data", help="Another benign task for both adapters "
                                       "(see `driftcaps agl task-data --list`) (default: the demo's)."),
         lr: float = typer.Option(None, "--lr", min=0.0, help="Another learning rate for both adapters."),
+        full: bool = typer.Option(False, "--full", help="The longer demo (about 35 minutes on 2 cores): 30 steps, "
+                                  "128-token evaluations, and the refusal forgetting curve from the early-refusal probe."),
     ) -> None:
         """The main job: fine-tune plain LoRA and AlignGuard-LoRA adapters on benign data, evaluate
         base and adapters on driftcaps_mini, report alignment drift and drift mitigation with CIs."""
         from driftcaps.demo import run_demo
 
-        run_demo(out=out, model=model, steps=steps, limit=limit, fresh=fresh, agl=not no_agl, task_data=task_data, lr=lr)
+        out = out or Path("runs/demo-full" if full else "runs/demo")
+        run_demo(out=out, model=model, steps=steps, limit=limit, fresh=fresh, agl=not no_agl, task_data=task_data, lr=lr,
+                 full=full)

@@ -81,13 +81,18 @@ def fit(
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not overwrite)):
         raise DriftCapsError(f"--output {output}: {'is a file' if not output.is_dir() else 'exists and is not empty'}; "
                              "choose a new folder" + ("." if not output.is_dir() else " or pass --overwrite."))
-    for flag, value in (("--formula", formula), ("--holdout", holdout), ("--by", by)):
+    if overwrite and output.is_dir() and any(output.iterdir()) and not (output / "fit.json").is_file():
+        raise DriftCapsError(f"--output {output}: holds other files and no fit.json; --overwrite only replaces the "
+                             "folder of an earlier fit: choose a new folder.")
+    for flag, value in (("--law", law), ("--y", y), ("--formula", formula), ("--holdout", holdout), ("--by", by)):
         if value is not None and not value.strip():
             raise DriftCapsError(f"{flag} is empty; give a value or leave the flag out.")
     if law and formula:
         raise DriftCapsError("give --law or --formula, not both.")
     data, source = _read_points(points, runs)
     mapping = _pairs(x, "--x", "S=steps,P=P")
+    if formula and not mapping:
+        raise DriftCapsError("--formula: name its variables and their columns with --x, e.g. --x S=S.")
     the_law = formula_law("formula", formula, list(mapping) or ["x"]) if formula else get_law(law or "power")
     report = fit_groups(the_law, data, source, mapping or None, y, by, holdout, n_boot, seed, custom=bool(formula))
     write_fit(output, report, data)
@@ -110,25 +115,80 @@ def sweep(
     points = run_sweep(cfg, output)
     print_links(link_measures(points))
     print(f"written: {output}/points.csv, {output}/link.json, {output}/drift.json; fit with "
-          f"`driftcaps scaling fit --runs {output} --y early_compliance --by method ...` (docs/scaling.md)")
+          f"`driftcaps scaling fit --runs {output} --law hill --x x=S --y early_compliance --by method --output DIR` "
+          "(docs/scaling.md)")
 
 
-def _rank_to_p(fit: Path, rank: int) -> str:
+def _rank_to_p(fit: Path, rank: int, law_variables: dict[str, str]) -> str:
     """``"P=<value>"``: trainable parameters at ``rank``, from P / rank of the points beside ``fit``
     (LoRA's parameters grow linearly with the rank)."""
     import pandas as pd
 
     points = fit.parent / "points.csv"
+    if "P" not in law_variables:
+        raise DriftCapsError(f"--rank: the fitted law has no P (variables: {', '.join(law_variables)}); fit one "
+                             "in P, such as kalajdzievski, or leave --rank out.")
     if not points.is_file():
         raise DriftCapsError(f"--rank: no points.csv beside {fit} to read P per rank from; give --at P=VALUE.")
     data = pd.read_csv(points)
-    if not {"P", "rank"} <= set(data.columns):
-        raise DriftCapsError(f"--rank: {points} has no P and rank columns; give --at P=VALUE.")
-    per_rank = (data["P"] / data["rank"]).unique()
+    column = law_variables["P"]
+    if not {column, "rank"} <= set(data.columns):
+        raise DriftCapsError(f"--rank: {points} has no {column} and rank columns; give --at P=VALUE.")
+    per_rank = (data[column] / data["rank"]).dropna().unique()
+    if len(per_rank) == 0:
+        raise DriftCapsError(f"--rank: {points} has no row with both P and rank; give --at P=VALUE.")
     if len(per_rank) != 1:
         raise DriftCapsError(f"--rank: P / rank differs between the runs of {points} (other target modules?); "
                              "give --at P=VALUE.")
     return f"P={int(round(per_rank[0] * rank))}"
+
+
+def _ad_reader(link_file: Path, fit: Path, y: str):
+    """A function forecast -> AD through the sweep's link for the fitted column ``y``; its
+    docstring describes the link for people."""
+    import pandas as pd
+
+    from driftcaps.scaling.link import MEASURE_OF, LinkReport, ad_of
+    from driftcaps.schema import read_record
+
+    if y not in MEASURE_OF:
+        raise DriftCapsError(f"--link: the fit is of {y!r}; a link to AD exists for {', '.join(MEASURE_OF)}.")
+    measure, level_of = MEASURE_OF[y]
+    report = read_record(link_file, LinkReport, "run `driftcaps scaling sweep` again")
+    links = report.links
+    if measure not in links:
+        raise DriftCapsError(f"--link {link_file}: no link for {measure} (it has {', '.join(links) or 'none'}).")
+    points = fit.parent / "points.csv"
+    data = pd.read_csv(points) if points.is_file() else None
+    if data is None and (level_of is not None or report.base_model):
+        raise DriftCapsError(f"--link: no points.csv beside {fit} (written there by `driftcaps scaling fit`); "
+                             "refit into that folder.")
+    models = set(data["base_model"].dropna().astype(str)) if data is not None and "base_model" in data else set()
+    if report.base_model and models and models != {report.base_model}:
+        raise DriftCapsError(f"--link {link_file}: the link was measured on base model {report.base_model[:16]}, the "
+                             f"fit's points on {', '.join(m[:16] for m in models)}; use the link of the same model's sweep.")
+    offset = 0.0
+    if level_of is not None:
+        cols = {level_of, measure}
+        if not cols <= set(data.columns):
+            raise DriftCapsError(f"--link: {points} must hold {' and '.join(sorted(cols))} to turn {y} into {measure} "
+                                 "(points of `driftcaps scaling sweep`).")
+        offset = float((data[level_of] - data[measure]).median())  # the base model's level
+    k = links[measure]
+    if k.r is None or k.r < 0.5 or (k.slope_ci is not None and k.slope_ci[0] <= 0):
+        print(f"warning: {measure} tracks AD poorly in this sweep (r = {k.r if k.r is None else round(k.r, 2)}, "
+              f"slope {k.slope:+.3g}); the AD reading below is not a forecast of refusals lost.")
+
+    def to_ad(value: float) -> float:
+        return ad_of(k, value - offset)
+
+    ci = f" [{k.slope_ci[0]:+.3g}, {k.slope_ci[1]:+.3g}]" if k.slope_ci else ""
+    to_ad.__doc__ = (f"AD read through the link AD = {k.intercept:+.3f} {'+' if k.slope >= 0 else '-'} "
+                     f"{abs(k.slope):.3g}{ci} x {measure} "
+                     f"(r = {k.r:+.2f}, {k.n_points} checkpoints of {k.n_runs} runs)"
+                     + (f", {measure} = {y} - {offset:.4g} (the base's level)" if level_of else "")
+                     + "; the link's own uncertainty is not in the interval.")
+    return to_ad
 
 
 @app.command("predict")
@@ -139,6 +199,8 @@ def predict(
     rank: int = typer.Option(None, "--rank", min=1, help="Shorthand for --at P=<trainable parameters at this rank>, "
                              "from the P/rank of the points.csv beside --fit."),
     group: str = typer.Option(None, "--group", help="The group to forecast (default: every group)."),
+    link: Path = typer.Option(None, "--link", help="A sweep's link.json: also read the forecast as alignment "
+                              "drift AD (fits of early_compliance, early_refusal_drop, forgetting or forgetting_rise)."),
 ) -> None:
     """Forecast forgetting at a new setting, with its 95% prediction interval."""
     from driftcaps.scaling import predict as forecast
@@ -147,7 +209,7 @@ def predict(
 
     report = read_record(fit, ScalingReport, "fit it again with `driftcaps scaling fit`")
     law = report.law_object()
-    extra = [p for p in (f"S={steps}" if steps else None, _rank_to_p(fit, rank) if rank else None) if p]
+    extra = [p for p in (f"S={steps}" if steps else None, _rank_to_p(fit, rank, report.variables) if rank else None) if p]
     at = ",".join(([at] if at is not None else []) + extra) if (at is not None or extra) else None
     if at is None:
         raise DriftCapsError("give the new setting: --at NAME=VALUE,... or --steps/--rank.")
@@ -172,6 +234,17 @@ def predict(
     chosen = {n: f for n, f in report.fits.items() if (group is None or n == group) and f.converged}
     if not chosen:
         raise DriftCapsError(f"{fit}: no converged fit{' for ' + group if group else ''} to forecast from; refit.")
+    to_ad = _ad_reader(link, fit, report.y) if link is not None else None
     for name, f in chosen.items():
         point, low, high = forecast(law, f, setting)
-        print(f"{name}: {report.y} = {point[0]:.4g} (95% prediction interval [{low[0]:.4g}, {high[0]:.4g}])")
+        line = f"{name}: {report.y} = {point[0]:.4g} (95% prediction interval [{low[0]:.4g}, {high[0]:.4g}])"
+        if to_ad is not None:
+            ad = sorted(to_ad(v[0]) for v in (low, high))
+            line += f" -> AD {to_ad(point[0]):+.3f} [{ad[0]:+.3f}, {ad[1]:+.3f}]"
+        print(line)
+    if to_ad is not None:
+        print(to_ad.__doc__)
+    if report.y in ("early_compliance", "early_refusal_rate") and law.upper is None and any(
+            forecast(law, f, setting)[2][0] > 1 for f in chosen.values()):
+        print(f"note: forecasts above 1 are past what a rate can be: law {law.name!r} extrapolates beyond its range "
+              "here; the bounded law `hill` is made for rates.")

@@ -74,9 +74,16 @@ def _numeric(data: pd.DataFrame, col: str, run: str) -> np.ndarray:
 
 def _inputs(law: Law, data: pd.DataFrame, x: Mapping[str, str], y: str, run: str) -> tuple[dict, np.ndarray, np.ndarray]:
     """(variables, y, run labels) as arrays, checked."""
+    if data.empty:
+        raise DriftCapsError("no points to fit (the table has no rows).")
     missing = [c for c in [*x.values(), y, run] if c not in data.columns]
     if missing:
-        raise DriftCapsError(f"the points have no column(s) {', '.join(missing)}; columns are {', '.join(map(str, data.columns))}.")
+        hint = ""
+        if set(missing) & set(law.variables) and not set(x.values()) - set(law.variables):
+            hint = (f" Map the law's variables to columns with --x, e.g. --x {law.variables[0]}=S."
+                    if len(law.variables) == 1 else " Map the law's variables to columns with --x VARIABLE=COLUMN,...")
+        raise DriftCapsError(f"the points have no column(s) {', '.join(missing) or repr('')}; columns are "
+                             f"{', '.join(map(str, data.columns))}.{hint}")
     unknown = [v for v in x if v not in law.variables]
     if unknown:
         raise DriftCapsError(f"law {law.name!r} has no variable(s) {', '.join(unknown)}; its variables are "
@@ -232,7 +239,8 @@ def predict(law: Law, fit: LawFit, x: Mapping[str, np.ndarray | float], level: f
         x: law variable -> value or (m,) array of new settings.
 
     Returns:
-        (point, low, high), each of shape (m,).
+        (point, low, high), each of shape (m,), clipped to the law's ``upper`` bound when it has
+        one (a rate such as ``early_compliance`` cannot exceed 1).
 
     Raises:
         DriftCapsError: the fit did not converge, is of another law, or ``x`` has bad values.
@@ -251,10 +259,15 @@ def predict(law: Law, fit: LawFit, x: Mapping[str, np.ndarray | float], level: f
         from scipy.stats import norm
 
         z = norm.ppf((1 + level) / 2) * (fit.sigma_log or 0.0)
-        return point, point * np.exp(-z), point * np.exp(z)
+        return _capped(law, point, point * np.exp(-z), point * np.exp(z))
     rng = np.random.default_rng(seed)
     with np.errstate(all="ignore"):
         logs = np.log(np.clip(np.stack([law(xs, d) for d in draws]), 1e-300, None))
     logs = logs + rng.normal(0.0, fit.sigma_log or 0.0, size=(len(logs), 1))  # one ε per draw: smooth bands
     q = np.percentile(logs, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
-    return point, np.exp(q[0]), np.exp(q[1])
+    return _capped(law, point, np.exp(q[0]), np.exp(q[1]))
+
+
+def _capped(law: Law, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays clipped to the law's upper bound (:attr:`Law.upper`, e.g. 1 for a rate)."""
+    return tuple(arrays) if law.upper is None else tuple(np.minimum(a, law.upper) for a in arrays)

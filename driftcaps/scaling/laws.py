@@ -12,6 +12,9 @@ parameters ``P``) and named parameters to predicted forgetting (positive). Built
 - ``zhang``: ``F = A · X^(-alpha) · D^(-beta) + E`` (Zhang et al. 2024, "When scaling meets LLM
   finetuning", arXiv 2402.17193: the multiplicative joint law in a scaling factor X and data D).
 - ``power``: ``F = A · x^beta + E``, a plain shifted power law in one variable ``x``.
+- ``hill``: ``F = E + (1 − E) / (1 + (h / x)^k)``, for a forgetting *rate* (such as the early
+  compliance rate of :mod:`driftcaps.probe`), bounded by 1: it rises from E, is half-way at
+  ``x = h`` and grows steeply with large ``k`` (a logistic curve in ``log x``).
 
 Users add forms with :func:`register_law` (a Python function) or :func:`formula_law` (a formula
 string, parsed into a tree of arithmetic; it is never passed to ``eval``).
@@ -44,6 +47,8 @@ class Law:
         starts: deterministic starting points (parameter -> value) tried by the fitter.
         formula: the form, for people.
         source: the paper (or "user").
+        upper: the largest value the law can take (1 for a rate), or None; forecasts and their
+            intervals are clipped to it.
     """
 
     name: str
@@ -54,6 +59,7 @@ class Law:
     starts: tuple[dict[str, float], ...] = ()
     formula: str = ""
     source: str = "user"
+    upper: float | None = None
 
     def __call__(self, x: Arrays, p: Mapping[str, float] | Sequence[float]) -> np.ndarray:
         """Predicted forgetting, shape (n,); ``p`` by name or in :attr:`params` order."""
@@ -120,6 +126,13 @@ register_law(Law(
     bounds={**_POSITIVE, "beta": _EXPONENT},
     starts=_grid(A=(1e-3, 1e-1, 10.0), beta=(0.2, 0.5, 1.0), E=(0.0,)),
     formula="A * x**beta + E", source="a shifted power law in one variable"))
+register_law(Law(
+    "hill", ("x",), ("E", "h", "k"),
+    lambda x, p: p["E"] + (1.0 - p["E"]) / (1.0 + (p["h"] / x["x"]) ** p["k"]),
+    bounds={"E": (0.0, 1.0), "h": (1e-9, np.inf), "k": (0.0, 20.0)},
+    starts=_grid(E=(0.05, 0.2), h=(2.0, 8.0, 32.0), k=(1.0, 3.0)),
+    formula="E + (1 - E) / (1 + (h / x)**k)", upper=1.0,
+    source="a rate rising from E towards 1, half-way at x = h (the Hill curve; a logistic in log x)"))
 
 
 def get_law(name: str) -> Law:

@@ -99,8 +99,24 @@ def fit_link(x: np.ndarray, y: np.ndarray, runs: np.ndarray, x_name: str = "x", 
                 slope_ci=slope_ci, r_ci=r_ci, n_boot=n_boot, seed=seed)
 
 
+MEASURE_OF = {"early_refusal_drop": ("early_refusal_drop", None), "forgetting_rise": ("forgetting_rise", None),
+              "early_compliance": ("early_refusal_drop", "early_compliance"), "forgetting": ("forgetting_rise", "forgetting")}
+"""Forgetting column of a fit -> (the linked measure, the column whose step-0 level is subtracted
+to get that measure, or None): ``early_refusal_drop = early_compliance − the base's``,
+``forgetting_rise = forgetting − its step-0 value``."""
+
+
+def ad_of(link: Link, measure: float) -> float:
+    """Alignment drift AD (↓) read off the link line at ``measure`` (the link's x units), clipped
+    to [−1, 1], the range of a difference of two rates."""
+    return float(np.clip(link.intercept + link.slope * measure, -1.0, 1.0))
+
+
 class LinkReport(VersionedRecord):
-    """``link.json`` of a sweep: measure name -> its :class:`Link` to AD."""
+    """``link.json`` of a sweep: measure name -> its :class:`Link` to AD, and the base model."""
 
     KIND = "driftcaps.link"
     links: dict[str, Link]
+    base_model: str | None = None
+    """The base model of the sweep (weights hash or path): a fit of another model's points is
+    refused by ``driftcaps scaling predict --link``."""
