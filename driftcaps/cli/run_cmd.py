@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         task_data: str = typer.Option(None, "--task-data", help="Another benign task for both adapters "
                                       "(see `driftcaps agl task-data --list`) (default: the demo's)."),
         lr: float = typer.Option(None, "--lr", min=0.0, help="Another learning rate for both adapters."),
-        full: bool = typer.Option(False, "--full", help="The longer demo (about 35 minutes on 2 cores): 30 steps, "
+        full: bool = typer.Option(False, "--full", help="The longer demo (about 40 minutes on 2 cores): 30 steps, "
                                   "128-token evaluations, and the refusal forgetting curve from the early-refusal probe."),
     ) -> None:
         """The main job: fine-tune plain LoRA and AlignGuard-LoRA adapters on benign data, evaluate
