@@ -48,6 +48,8 @@ class TrainConfig(Settings):
     checkpoint_task_loss: bool = Field(True, description="Also log the held-out task loss at --save-steps "
                                        "(the alignment loss always is; off saves one pass per checkpoint).",
                                        json_schema_extra={"flag": "--checkpoint-task-loss/--no-checkpoint-task-loss"})
+    train_examples: int | None = Field(None, ge=1, description="Train on only the first N task examples "
+                                       "after the held-out ones (the data-size axis of a sweep); default: all.")
     heldout: int = Field(32, ge=0, description="Task examples held out for the task loss (never trained on).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping threshold (L2).")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Dtype of the frozen base weights; "

@@ -152,9 +152,13 @@ def _task_examples(cfg: TrainConfig, tok, base: ModelInfo) -> tuple[list[dict], 
         raise DriftCapsError(f"{cfg.task_data}: only {len(kept)} usable examples (max_length={cfg.max_length}, "
                              f"{len(rows) - len(kept)} too long) for heldout={cfg.heldout}; give more data, "
                              "a larger --max-length or a smaller --heldout.")
-    held = kept[:cfg.heldout]
-    return ([r for r, _ in held], [e for _, e in held], [e for _, e in kept[cfg.heldout:]], info,
-            len(rows) - len(kept))
+    held, train = kept[:cfg.heldout], kept[cfg.heldout:]
+    if cfg.train_examples is not None:
+        if cfg.train_examples > len(train):
+            raise DriftCapsError(f"{cfg.task_data}: train_examples={cfg.train_examples} but only {len(train)} usable "
+                                 "examples remain after the held-out ones; give a smaller --train-examples.")
+        train = train[:cfg.train_examples]
+    return ([r for r, _ in held], [e for _, e in held], [e for _, e in train], info, len(rows) - len(kept))
 
 
 def _alignment_examples(cfg: TrainConfig, base, tok) -> tuple[list[dict], list[dict]]:

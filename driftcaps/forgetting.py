@@ -19,9 +19,9 @@ from driftcaps.plots import plot_scaling
 from driftcaps.scaling.report import ScalingReport
 from driftcaps.schema import write_record
 
-COLUMNS = ("run", "method", "rank", "lr", "P", "S", "D", "forgetting", "forgetting_rise", "task_loss",
+COLUMNS = ("run", "method", "rank", "lr", "n_train", "P", "S", "D", "forgetting", "forgetting_rise", "task_loss",
            "checkpoint", "base_model", "driftcaps_version")
-"""Point columns: run (folder name), method, rank, lr; P trainable parameters, S steps, D task
+"""Point columns: run (folder name), method, rank, lr, n_train (training examples); P trainable parameters, S steps, D task
 tokens seen (cumulative response tokens); forgetting: the held-out alignment loss (nats/token,
 > 0; its step-0 value is the base model's); forgetting_rise: its rise since step 0 (may be <= 0);
 task_loss: the held-out task loss; checkpoint: the adapter folder saved at that step (``--save-steps``)
@@ -53,6 +53,7 @@ def points_from_runs(folder: str | Path) -> pd.DataFrame:
             tokens += int(e.get("tokens", 0))
             if e.get("step", 0) > 0 and e.get("eval_alignment_loss") is not None:
                 rows.append({"run": d.name, "method": run.method, "rank": run.config.rank, "lr": run.config.lr,
+                             "n_train": run.n_train,
                              "P": run.trainable_parameters, "S": e["step"], "D": tokens,
                              "forgetting": e["eval_alignment_loss"],
                              "forgetting_rise": None if start is None else e["eval_alignment_loss"] - start,

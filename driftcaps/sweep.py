@@ -1,7 +1,7 @@
 """``driftcaps scaling sweep``: a grid of fine-tunes with forgetting measured along each run
 (``docs/scaling.md#sweep``).
 
-For every cell of method × rank × learning rate the sweep trains one adapter with checkpoints at
+For every cell of method × rank × learning rate × data size (training examples) the sweep trains one adapter with checkpoints at
 ``save_steps`` (:func:`agl.train.train`), then measures forgetting at every checkpoint with two
 cheap measures and at a few with the expensive one:
 
@@ -61,6 +61,8 @@ class SweepConfig(Settings):
     methods: list[Literal["lora", "agl"]] = Field(default_factory=lambda: ["lora", "agl"], min_length=1)
     ranks: list[int] = Field(default_factory=lambda: [4, 16, 64], min_length=1)
     lrs: list[float] = Field(default_factory=lambda: [7e-4], min_length=1)
+    train_examples: list[int | None] = Field(default_factory=lambda: [None], min_length=1,
+                                             description="Data sizes: training examples per run (null: all).")
     steps: int = Field(16, ge=1, description="Steps of every run.")
     save_steps: list[int] = Field(default_factory=lambda: [2, 4, 8, 16], min_length=1,
                                   description="Checkpoints (each a PEFT adapter, alignment loss and probe).")
@@ -81,7 +83,7 @@ class SweepConfig(Settings):
         missing = [s for s in self.drift_steps if s not in self.save_steps]
         if missing:
             raise ValueError(f"drift_steps {missing} are not in save_steps {self.save_steps}")
-        for field in ("method", "rank", "lr", "steps", "save_steps", "base", "task_data", "output"):
+        for field in ("method", "rank", "lr", "train_examples", "steps", "save_steps", "base", "task_data", "output"):
             if field in self.training:
                 raise ValueError(f"training: {field} is set by the sweep itself; remove it from training")
         return self
@@ -89,10 +91,17 @@ class SweepConfig(Settings):
     def cells(self, out: Path) -> dict[str, TrainConfig]:
         """Run name -> the training config of that cell (validated: a bad ``training`` key
         raises :class:`~driftcaps.errors.DriftCapsError`)."""
-        return {f"{m}-r{r}-lr{lr:g}": TrainConfig(
-            method=m, rank=r, lr=lr, base=self.base, task_data=self.task_data, steps=self.steps,
-            save_steps=sorted(self.save_steps), output=str(out / "runs" / f"{m}-r{r}-lr{lr:g}"), **self.training)
-            for m in self.methods for r in self.ranks for lr in self.lrs}
+        cells = {}
+        for m in self.methods:
+            for r in self.ranks:
+                for lr in self.lrs:
+                    for n in self.train_examples:
+                        name = f"{m}-r{r}-lr{lr:g}" + (f"-n{n}" if n is not None else "")
+                        cells[name] = TrainConfig(
+                            method=m, rank=r, lr=lr, train_examples=n, base=self.base, task_data=self.task_data,
+                            steps=self.steps, save_steps=sorted(self.save_steps), output=str(out / "runs" / name),
+                            **self.training)
+        return cells
 
 
 class SweepRecord(VersionedRecord):

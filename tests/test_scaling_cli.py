@@ -138,8 +138,13 @@ def test_points_from_training_runs(tiny_model_dir: Path, task_file: Path, data_d
     for rank in (2, 4):
         train(TrainConfig(base=str(tiny_model_dir), task_data=str(task_file), output=str(tmp_path / "runs" / f"r{rank}"),
                           steps=3, rank=rank, alpha=8.0, batch_size=2, max_length=64, heldout=4, eval_every=1,
-                          align_heldout=2, seed=0, save_steps=[2]), progress=False)
+                          align_heldout=2, seed=0, save_steps=[2], train_examples=6 if rank == 4 else None),
+              progress=False)
     points = points_from_runs(tmp_path / "runs")
+    assert points.groupby("run")["n_train"].first().to_dict() == {"r2": 8, "r4": 6}  # 12 rows - 4 held out; capped at 6
+    with pytest.raises(DriftCapsError, match="train_examples=9 but only 8 usable examples remain"):
+        train(TrainConfig(base=str(tiny_model_dir), task_data=str(task_file), output=str(tmp_path / "big"), steps=1,
+                          batch_size=2, max_length=64, heldout=4, align_heldout=0, train_examples=9), progress=False)
     assert len(points) == 6 and sorted(points["run"].unique()) == ["r2", "r4"]
     assert points["S"].tolist() == [1, 2, 3, 1, 2, 3] and (points["forgetting"] > 0).all()
     log = [json.loads(x) for x in (tmp_path / "runs" / "r2" / "training_log.jsonl").read_text().splitlines()]

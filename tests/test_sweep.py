@@ -102,7 +102,10 @@ def test_sweep_cells_are_the_grid_with_shared_settings(tmp_path: Path):
     assert list(cells) == ["lora-r4-lr0.0001", "lora-r4-lr0.0007", "lora-r16-lr0.0001", "lora-r16-lr0.0007"]
     c = cells["lora-r16-lr0.0007"]
     assert (c.rank, c.lr, c.steps, c.save_steps, c.batch_size, c.dtype) == (16, 7e-4, 8, [2, 8], 4, "bfloat16")
-    assert c.output == str(tmp_path / "runs" / "lora-r16-lr0.0007")
+    assert c.output == str(tmp_path / "runs" / "lora-r16-lr0.0007") and c.train_examples is None
+    sized = SweepConfig(base="tiny", ranks=[4], methods=["agl"], train_examples=[32, None], steps=8, save_steps=[8],
+                        drift_steps=[]).cells(tmp_path)
+    assert {k: v.train_examples for k, v in sized.items()} == {"agl-r4-lr0.0007-n32": 32, "agl-r4-lr0.0007": None}
 
 
 @pytest.mark.parametrize("fields, message", [
