@@ -122,7 +122,6 @@ def early_refusal_rates(base: ModelInfo, adapters: Mapping[str, str | None], cac
                 peft_model.load_adapter(path, adapter_name=keys[name])
                 peft_model.set_adapter(keys[name])
                 peft_model.delete_adapter(previous)  # one adapter in memory at a time
-            peft_model.set_adapter(keys[name])
             net, ctx = peft_model, nullcontext()
         with ctx:
             texts = generate_with(net, tok, [i.prompt for i in items], batch_size, new_tokens,

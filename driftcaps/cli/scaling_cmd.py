@@ -108,12 +108,14 @@ def sweep(
 ) -> None:
     """Train a grid of adapters with checkpoints and measure forgetting along each run (resumable)."""
     from driftcaps.console import print_links
+    from driftcaps.scaling.link import LinkReport
+    from driftcaps.schema import read_record
     from driftcaps.settings import build_settings
-    from driftcaps.sweep import SweepConfig, link_measures, run_sweep
+    from driftcaps.sweep import SweepConfig, run_sweep
 
     cfg = build_settings(SweepConfig, {}, config)
-    points = run_sweep(cfg, output)
-    print_links(link_measures(points))
+    run_sweep(cfg, output)
+    print_links(read_record(output / "link.json", LinkReport).links)  # as run_sweep wrote them
     print(f"written: {output}/points.csv, {output}/link.json, {output}/drift.json; fit with "
           f"`driftcaps scaling fit --runs {output} --law hill --x x=S --y early_compliance --by method --output DIR` "
           "(docs/scaling.md)")
@@ -235,8 +237,10 @@ def predict(
     if not chosen:
         raise DriftCapsError(f"{fit}: no converged fit{' for ' + group if group else ''} to forecast from; refit.")
     to_ad = _ad_reader(link, fit, report.y) if link is not None else None
+    highest = 0.0
     for name, f in chosen.items():
         point, low, high = forecast(law, f, setting)
+        highest = max(highest, float(high[0]))
         line = f"{name}: {report.y} = {point[0]:.4g} (95% prediction interval [{low[0]:.4g}, {high[0]:.4g}])"
         if to_ad is not None:
             ad = sorted(to_ad(v[0]) for v in (low, high))
@@ -244,7 +248,6 @@ def predict(
         print(line)
     if to_ad is not None:
         print(to_ad.__doc__)
-    if report.y in ("early_compliance", "early_refusal_rate") and law.upper is None and any(
-            forecast(law, f, setting)[2][0] > 1 for f in chosen.values()):
+    if report.y in ("early_compliance", "early_refusal_rate") and law.upper is None and highest > 1:
         print(f"note: forecasts above 1 are past what a rate can be: law {law.name!r} extrapolates beyond its range "
               "here; the bounded law `hill` is made for rates.")
