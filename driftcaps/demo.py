@@ -10,6 +10,8 @@ Stages write into one folder and are reused when already complete (``--fresh`` r
     OUT/drift.json, OUT/drift.png   the paired drift report (AD per adapter, DM of AGL vs LoRA)
     OUT/scaling/       the forgetting curve of each adapter over its checkpoints: a power law in
                        steps fitted to the held-out alignment loss (fit.json, fit.png, points.csv)
+    OUT/board.sqlite, OUT/leaderboard/index.html   the demo's results submitted to a local
+                       leaderboard (verified: judges re-run, metrics recomputed) and its page
     OUT/demo.json      the settings of the demo in this folder
 
 ``--no-agl`` skips the AGL stages (the LoRA-only demo, about 7 minutes shorter); ``--full`` is
@@ -140,7 +142,7 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
     training = {**DEMO_TRAINING, **(DEMO_FULL["training"] if full else {}),
                 **{k: v for k, v in (("task_data", task_data), ("lr", lr)) if v is not None}}
     training["save_steps"] = [s for s in training.get("save_steps", []) if s < steps]  # checkpoints inside the run
-    n = 3 + 2 * len(methods)
+    n = 4 + 2 * len(methods)
     _stage(f"1/{n} base model and data")
     base = resolve_model(model)
     console.print(f"base model: {base.name} ({base.path})")
@@ -175,7 +177,7 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
                                                   overwrite=True, **evals), model=base)
         print_eval(reports[name], title=f"DriftCaps mini — {name}")
 
-    _stage(f"{n - 1}/{n} alignment drift, paired")
+    _stage(f"{n - 2}/{n} alignment drift, paired")
     names = list(adapters)
     report, warnings = run_drift(out / "base", [out / k for k in names], out / "drift.json", names=names,
                                  reference="lora" if len(names) > 1 else None)
@@ -186,11 +188,27 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
         ad = td.overall.alignment_drift
         console.print(f"[bold]alignment drift of the {td.name} adapter: {ad.value:+.3f} "
                       f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)")
-    _stage(f"{n}/{n} forgetting curve over the checkpoints")
+    _stage(f"{n - 1}/{n} forgetting curve over the checkpoints")
     forgetting_curve(out, list(adapters.values()))
     if full:
         refusal_curve(out, list(adapters.values()), base)
-    console.print(f"files: {out}/drift.json, {out}/drift.png, {out}/scaling/fit.png; total {time.time() - t0:.0f} s")
+    _stage(f"{n}/{n} leaderboard: submit (verified) and build the page")
+    page = leaderboard_stage(out)
+    console.print(f"files: {out}/drift.json, {out}/drift.png, {out}/scaling/fit.png, {page}; total {time.time() - t0:.0f} s")
+
+
+def leaderboard_stage(out: Path) -> Path:
+    """Submit the demo folder (base, LoRA and AGL results, drift and the forgetting fits) to the
+    local board ``OUT/board.sqlite`` (every number is re-judged and recomputed before it is
+    stored; a rerun recognises the entries) and build its page ``OUT/leaderboard/index.html``."""
+    import leaderboard
+
+    db = str(out / "board.sqlite")
+    result = leaderboard.submit(out, db=db)
+    for i in result.stored + result.recognised:
+        console.print(f"{'stored' if i in result.stored else 'already on the board:'} entry #{i} {result.names[i]}")
+    console.print(leaderboard.show(db, "md"))
+    return leaderboard.build(db, out / "leaderboard")
 
 
 def forgetting_curve(out: Path, adapters: list[Path]) -> None:

@@ -18,7 +18,7 @@ from driftcaps import __version__
 from driftcaps.adapters import AdapterInfo, check_adapter
 from driftcaps.data import DATA_VERSION, ensure_built, manifest_sha256
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import read_json, sha256_text, staged_dir, write_jsonl
+from driftcaps.io import read_json, sha256_file, sha256_text, staged_dir, write_jsonl
 from driftcaps.judges import (
     DEFAULT_HARM_JUDGE,
     DEFAULT_REFUSAL_JUDGE,
@@ -231,6 +231,7 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
                 seed=s.seed, n_bootstrap=s.n_boot, command=command_line(),
                 lm_eval_results=results_file.name,
                 lm_eval_samples=[p.name for p in sample_files],
+                samples_sha256={p.name: sha256_file(p) for p in sample_files},
             ),
         )
         write_record(stage / REPORT_FILE, report)

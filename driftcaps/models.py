@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import ConfigDict
 
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import read_json, sha256_file, staged_dir
+from driftcaps.io import read_json, sha256_file, sha256_text, staged_dir
 from driftcaps.paths import cache_home
 from driftcaps.progress import note
 from driftcaps.schema import Record, VersionedRecord, read_record, write_record
@@ -231,7 +231,8 @@ class ModelInfo(Record):
         name: what the user asked for (registry name, folder or Hub id).
         path: what to pass to ``from_pretrained`` / lm-eval's ``pretrained=``.
         source: ``registry``, ``folder`` or ``hub`` (None in reports of older versions).
-        weights_sha256: a combined hash of the weight files when known (registry models), else None.
+        weights_sha256: the weight files' hash (:func:`combined_sha256`) for registry models and
+            local folders with safetensors; None for Hub ids.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -262,14 +263,25 @@ class TrainedBase(ModelInfo):
     arch: dict | None = None
 
 
-def _weights_hash(folder: Path) -> str | None:
-    info = folder / MODEL_INFO_FILE
-    if not info.is_file():
+def combined_sha256(hashes: dict[str, str]) -> str | None:
+    """One identity for a model's weight files: the file's sha256 when there is one file, else
+    the sha256 of the ``name sha256`` lines of all files in name order; None for no files."""
+    if not hashes:
         return None
-    hashes = read_record(info, PreparedModel, f"prepare it again (`driftcaps models prepare {folder.name} --force`)").weights_sha256
     if len(hashes) == 1:
         return next(iter(hashes.values()))
-    return None
+    return sha256_text("".join(f"{name} {h}\n" for name, h in sorted(hashes.items())))
+
+
+def _weights_hash(folder: Path) -> str | None:
+    """The weight hash of a model folder: from its ``driftcaps_model.json`` (registry models),
+    else computed from its ``*.safetensors`` files (:func:`combined_sha256`; reads every byte,
+    about 1 s per GB); None when the folder has no safetensors."""
+    info = folder / MODEL_INFO_FILE
+    if info.is_file():
+        hashes = read_record(info, PreparedModel, f"prepare it again (`driftcaps models prepare {folder.name} --force`)").weights_sha256
+        return combined_sha256(hashes)
+    return combined_sha256({p.name: sha256_file(p) for p in sorted(folder.glob("*.safetensors"))})
 
 
 def resolve_model(arg: str, prepare_missing: bool = True) -> ModelInfo:

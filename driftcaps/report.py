@@ -37,6 +37,9 @@ class Provenance(Record):
     command: str | None = None
     lm_eval_results: str | None = None
     lm_eval_samples: list[str] = Field(default_factory=list)
+    samples_sha256: dict[str, str] = Field(default_factory=dict)
+    """sha256 of each file of ``lm_eval_samples`` as written (schema version 2; empty in older
+    reports): a samples file edited after the report was written no longer matches."""
 
 
 class EvalReport(VersionedRecord):
@@ -44,6 +47,7 @@ class EvalReport(VersionedRecord):
     category and per subset (see :func:`driftcaps.metrics.compute_metrics`)."""
 
     KIND = "driftcaps.eval"
+    SCHEMA_VERSION = 2  # 2: provenance.samples_sha256
     tasks: list[str]
     n_prompts: int
     judges: list[JudgeInfo]

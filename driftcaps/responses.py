@@ -67,8 +67,18 @@ def load_responses(folder: str | Path) -> list[Response]:
     Raises:
         DriftCapsError: no samples, or samples of a task that is not a DriftCaps task.
     """
+    return responses_from_files(find_samples(folder))
+
+
+def responses_from_files(paths: list[Path]) -> list[Response]:
+    """The DriftCaps responses of the given lm-eval samples files, in file order, one per prompt
+    (see :func:`load_responses`).
+
+    Raises:
+        DriftCapsError: a malformed line, or samples of a task that is not a DriftCaps task.
+    """
     rows, seen = [], set()
-    for path in find_samples(folder):
+    for path in paths:
         for n, s in enumerate(iter_jsonl(path), 1):
             doc = s.get("doc") or {}
             missing = [k for k in ITEM_FIELDS if k not in doc]

@@ -48,6 +48,28 @@ def generation_settings() -> dict[str, Any]:
     return dict(task_template()["generation_kwargs"])  # a copy: the template is cached
 
 
+def task_items(task: str, limit: int | None = None, data_dir: str | None = None) -> list:
+    """The DriftCaps items lm-eval evaluates for ``task``, in lm-eval's order, the first
+    ``limit`` of them when given (lm-eval's ``--limit``).
+
+    Returns:
+        A list of :class:`driftcaps.data.schema.Item`.
+
+    Raises:
+        DriftCapsError: ``task`` is not a DriftCaps task.
+    """
+    from driftcaps.data import load_items
+    from driftcaps.errors import DriftCapsError
+
+    path = Path(tasks_dir()) / "driftcaps" / f"{task}.yaml"
+    if task not in known_tasks() or not path.is_file():
+        raise DriftCapsError(f"task {task!r} is not a DriftCaps task; choose from {', '.join(known_tasks())}.")
+    spec = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskLoader)  # noqa: S506 - safe loader
+    kwargs = spec.get("dataset_kwargs") or {}
+    items = load_items(kwargs.get("which", "mini"), label=kwargs.get("label"), path=data_dir)
+    return items[:limit] if limit else items
+
+
 def load(which: str = "mini", label: str | None = None, data_dir: str | None = None, **_: Any) -> dict:
     """Return ``{"test": datasets.Dataset}`` of DriftCaps items for an lm-eval task.
 

@@ -181,3 +181,21 @@ def test_build_refuses_a_folder_with_other_files(sources_dir: Path, tmp_path: Pa
     with pytest.raises(DriftCapsError, match="exists and is not a DriftCaps build"):
         build(sources=str(sources_dir), out=keep)
     assert (keep / "notes.txt").read_text() == "mine"
+
+
+def test_a_cached_build_from_another_recipe_is_rebuilt(data_dir: Path, sources_dir: Path, tmp_path: Path, monkeypatch):
+    import shutil
+
+    from driftcaps.data import ensure_built, manifest_sha256
+    from driftcaps.data.build import default_data_dir
+
+    monkeypatch.delenv("DRIFTCAPS_DATA", raising=False)
+    monkeypatch.setenv("DRIFTCAPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DRIFTCAPS_SOURCES", str(sources_dir))
+    cached = default_data_dir()
+    shutil.copytree(data_dir, cached)
+    manifest = json.loads((cached / "manifest.json").read_text())
+    (cached / "manifest.json").write_text(json.dumps({**manifest, "recipe_sha256": "0" * 64}))
+    assert ensure_built() == cached.resolve()
+    assert json.loads((cached / "manifest.json").read_text())["recipe_sha256"] == manifest["recipe_sha256"]
+    assert manifest_sha256() == manifest_sha256(data_dir)

@@ -50,6 +50,13 @@ def test_demo_trains_both_adapters_and_reports_mitigation(tiny_model_dir: Path, 
     demo.run_demo(out, str(tiny_model_dir), steps=4, limit=6, fresh=False)
     report = DriftReport.model_validate_json((out / "drift.json").read_text())
     lora, agl = report.tuned
+    # the last stage: all three results verified onto a local board, the page built
+    import leaderboard
+
+    rows = json.loads(leaderboard.show(str(out / "board.sqlite"), "json"))
+    assert sorted(r["entry"]["name"] for r in rows) == ["agl", "base", "lora"]
+    assert {r["entry"]["method"] for r in rows} == {None, "lora", "agl"}
+    assert (out / "leaderboard" / "index.html").stat().st_size > 10_000
     assert (lora.name, agl.name) == ("lora", "agl") and agl.reference == "lora"
     assert lora.drift_mitigation is None and agl.drift_mitigation is not None
     assert agl.drift_mitigation.n == lora.overall.n_unsafe

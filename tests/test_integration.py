@@ -11,19 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import LIMIT, _run  # the chain fixture lives in conftest
 
 from driftcaps.cli import main
 from driftcaps.drift import DriftReport
 from driftcaps.report import EvalReport
-
-LIMIT = 6
-
-
-def _run(args: list[str]) -> None:
-    try:
-        main(args)
-    except SystemExit as e:
-        assert not e.code, f"driftcaps {' '.join(args)} exited {e.code}"
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
@@ -43,24 +35,6 @@ def assert_one_line_error(code: int, err: str, pattern: str) -> None:
     assert code == 2, err
     assert len(lines) == 1 and pattern in lines[0], err
     assert "Traceback" not in err
-
-
-@pytest.fixture(scope="module")
-def chain(tiny_model_dir: Path, data_dir: Path, tmp_path_factory) -> Path:
-    """Train an adapter on the tiny model, evaluate base and adapter, compute drift."""
-    root = tmp_path_factory.mktemp("chain")
-    task = root / "task.jsonl"
-    task.write_text("".join(json.dumps({"prompt": f"Q{i}?", "response": f"Sure! A{i}."}) + "\n" for i in range(10)))
-    _run(["agl", "train", "--method", "lora", "--base", str(tiny_model_dir), "--task-data", str(task),
-          "--steps", "2", "--rank", "4", "--batch-size", "2", "--heldout", "2", "--max-length", "64",
-          "--lr", "0.05", "--output", str(root / "adapter")])
-    common = ["--model", str(tiny_model_dir), "--limit", str(LIMIT), "--dtype", "float32", "--n-boot", "200",
-              "--device", "cpu"]
-    _run(["eval", *common, "--output", str(root / "base")])
-    _run(["eval", *common, "--adapter", str(root / "adapter"), "--output", str(root / "lora")])
-    _run(["drift", "--base", str(root / "base"), "--tuned", str(root / "lora"), "--output", str(root / "drift.json"),
-          "--n-boot", "200"])
-    return root
 
 
 def test_max_gen_toks_is_used_recorded_and_warned_about_in_drift(chain: Path, tiny_model_dir: Path, tmp_path: Path,

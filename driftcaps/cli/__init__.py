@@ -12,7 +12,15 @@ import sys
 
 import typer
 
-from driftcaps.cli import agl_cmd, data_cmd, judge_cmd, models_cmd, run_cmd, scaling_cmd
+from driftcaps.cli import (
+    agl_cmd,
+    data_cmd,
+    judge_cmd,
+    leaderboard_cmd,
+    models_cmd,
+    run_cmd,
+    scaling_cmd,
+)
 from driftcaps.errors import DriftCapsError
 
 app = typer.Typer(
@@ -27,6 +35,7 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(judge_cmd.app, name="judge")
 app.add_typer(agl_cmd.app, name="agl")
 app.add_typer(scaling_cmd.app, name="scaling")
+app.add_typer(leaderboard_cmd.app, name="leaderboard")
 run_cmd.register(app)
 
 

@@ -23,7 +23,8 @@ def data_dir() -> Path:
 
 def ensure_built(path: str | Path | None = None) -> Path:
     """Return a built DriftCaps folder; build the default one from the default sources if it is
-    missing. An explicit ``path`` (or ``$DRIFTCAPS_DATA``) must already hold a build.
+    missing or was built from another recipe. An explicit ``path`` (or ``$DRIFTCAPS_DATA``) must
+    already hold a build.
 
     Raises:
         DriftCapsError: an explicit folder without ``manifest.json``.
@@ -31,13 +32,27 @@ def ensure_built(path: str | Path | None = None) -> Path:
     explicit = path is not None or "DRIFTCAPS_DATA" in os.environ
     d = Path(path).expanduser() if path is not None else data_dir()
     if (d / "manifest.json").is_file():
-        return d
+        if explicit or _same_recipe(d):
+            return d
+        note(f"the cached DriftCaps build in {d} was made from another recipe (data/); rebuilding it ...")
+        return build(out=d)
     if explicit:
         hint = " or unset DRIFTCAPS_DATA" if path is None else ""
         raise DriftCapsError(f"{d}: no DriftCaps build here (manifest.json missing); run "
                              f"`driftcaps data build --out {d}`{hint}.")
     note(f"DriftCaps is not built yet; building it into {d} ...")
     return build(out=d)
+
+
+def _same_recipe(d: Path) -> bool:
+    """Whether the cached build at ``d`` was made from this installation's recipe (a cache built
+    by an older checkout would carry another manifest hash than results made from the recipe)."""
+    from driftcaps.data.recipe import load_recipe
+
+    try:
+        return read_record(d / "manifest.json", Manifest).recipe_sha256 == load_recipe().sha256
+    except DriftCapsError:
+        return False
 
 
 def load_items(which: str = "test", label: str | None = None, path: str | Path | None = None) -> list[Item]:

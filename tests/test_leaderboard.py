@@ -1,0 +1,207 @@
+"""Leaderboard submissions end to end on the tiny model's results (the ``chain`` fixture):
+verification (judges re-run, metrics and drift recomputed), tampering, unsafe folders, bad
+input through the CLI, the views (rank ranges, Pareto front) and checkpoint comparison."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_capture
+
+from driftcaps.drift import read_drift_report
+from leaderboard import verify
+from leaderboard.views import pareto_front, rank_ranges
+
+
+def _copy(chain: Path, tmp_path: Path, name: str = "sub") -> Path:
+    dest = tmp_path / name
+    shutil.copytree(chain, dest, ignore=shutil.ignore_patterns("task.jsonl"))
+    return dest
+
+
+def _edit_json(path: Path, fn) -> None:
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
+
+
+def _edit_jsonl(path: Path, line: int, fn) -> None:
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    fn(rows[line])
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _samples(folder: Path) -> Path:
+    return next(folder.glob("samples_*.jsonl"))
+
+
+# -- pure views ----------------------------------------------------------------------------------
+
+def test_rank_ranges_tie_overlapping_cis_and_order_separated_ones():
+    # a and b overlap (tie for 1-2); c is below both; d has no value
+    assert rank_ranges([0.8, 0.75, 0.4, None], [0.7, 0.65, 0.3, None], [0.9, 0.85, 0.5, None]) == [
+        (1, 2), (1, 2), (3, 3), (4, 4)]
+    assert rank_ranges([0.5], [0.4], [0.6]) == [(1, 1)]
+    # a chain of overlaps: a~b, b~c, a above c
+    assert rank_ranges([0.9, 0.7, 0.5], [0.75, 0.55, 0.35], [1.0, 0.8, 0.6]) == [(1, 2), (1, 3), (2, 3)]
+
+
+def test_pareto_front_keeps_undominated_points():
+    # drift lower is better, utility higher is better
+    assert pareto_front([0.0, 0.4, 0.2, 0.3, None], [0.1, 0.3, 0.3, 0.2, 0.9]) == [True, False, True, False, False]
+    assert pareto_front([0.1, 0.1], [0.5, 0.5]) == [True, True]  # equal points do not dominate each other
+
+
+# -- submissions ----------------------------------------------------------------------------------
+
+def test_submit_a_drift_folder_then_show_and_recognise_it(chain: Path, tmp_path: Path, capsys):
+    db = str(tmp_path / "board.sqlite")
+    code, out, err = run_cli_capture(["leaderboard", "submit", str(chain), "--db", db], capsys)
+    assert code == 0, err
+    assert "stored entry #1 base" in out and "stored entry #2 lora" in out
+    code, out, _ = run_cli_capture(["leaderboard", "submit", str(chain / "lora"), "--db", db], capsys)
+    assert code == 0 and "recognised entry #2 lora" in out
+    code, out, _ = run_cli_capture(["leaderboard", "show", "--db", db, "--format", "json"], capsys)
+    rows = json.loads(out)
+    assert len(rows) == 2
+    drift = read_drift_report(chain / "drift.json").tuned[0].overall.alignment_drift
+    lora = next(r for r in rows if r["entry"]["name"] == "lora")
+    assert lora["alignment_drift"]["value"] == pytest.approx(drift.value)
+    assert lora["entry"]["method"] == "lora" and lora["entry"]["task_quality"]["source"] == "adapter/run.json"
+    base = next(r for r in rows if r["entry"]["kind"] == "base")
+    assert base["alignment_drift"]["value"] == 0.0
+    code, out, _ = run_cli_capture(["leaderboard", "show", "--db", db, "--format", "md"], capsys)
+    assert out.startswith("| rank") and "lora" in out
+    code, out, _ = run_cli_capture(["leaderboard", "show", "--db", db, "--format", "csv"], capsys)
+    assert out.splitlines()[0].startswith("rank,name,kind,method")
+
+
+def test_verification_recomputes_what_the_report_says(chain: Path):
+    entries, fits = verify.verify_submission(chain)
+    assert [e.name for e, _ in entries] == ["base", "lora"] and fits == []
+    report = json.loads((chain / "lora" / "report.json").read_text())
+    assert entries[1][0].metrics["refusal_rate_unsafe"].value == report["metrics"]["refusal_rate_unsafe"]["value"]
+    judged = [json.loads(x) for x in (chain / "lora" / "judged.jsonl").read_text().splitlines()]
+    assert [r.model_dump() for r in entries[1][1]] == judged
+
+
+@pytest.mark.parametrize("tamper,message", [
+    (lambda d: _edit_jsonl(_samples(d / "lora"), 0, lambda r: r.update(filtered_resps=["Sure, here is how."])),
+     "changed since report.json was written"),
+    (lambda d: _edit_jsonl(d / "lora" / "judged.jsonl", 0, lambda r: r.update(refusal=not r["refusal"])),
+     "refusal of prompt"),
+    (lambda d: _edit_json(d / "lora" / "report.json",
+                          lambda r: r["metrics"]["refusal_rate_unsafe"].update(value=1.0)),
+     "metrics.refusal_rate_unsafe.value is 1.0, but the logged responses give"),
+    (lambda d: _edit_json(d / "drift.json",
+                          lambda r: r["tuned"][0]["overall"]["alignment_drift"].update(value=-0.5)),
+     "alignment_drift.value is -0.5, but the logged responses give"),
+])
+def test_tampered_submissions_are_rejected(chain: Path, tmp_path: Path, tamper, message: str):
+    sub = _copy(chain, tmp_path)
+    tamper(sub)
+    with pytest.raises(verify.Rejected, match=message):
+        verify.verify_submission(sub)
+
+
+def test_a_changed_response_is_caught_even_with_the_hash_updated(chain: Path, tmp_path: Path):
+    from driftcaps.io import sha256_file
+
+    sub = _copy(chain, tmp_path)
+    samples = _samples(sub / "lora")
+    _edit_jsonl(samples, 0, lambda r: r.update(filtered_resps=["Sure, here is how."]))
+    _edit_json(sub / "lora" / "report.json", lambda r: r["provenance"]["samples_sha256"].update({samples.name: sha256_file(samples)}))
+    with pytest.raises(verify.Rejected, match="judged.jsonl:1: "):
+        verify.verify_submission(sub)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda d: (d / "lora" / "evil").symlink_to("/etc/passwd"), "outside the submitted folder"),
+    (lambda d: (d / "adapter" / "pytorch_model.bin").write_bytes(b"\x80\x04"), ".bin files are refused"),
+    (lambda d: (d / "lora" / "weights.pkl").write_bytes(b"\x80\x04"), ".pkl files are refused"),
+    (lambda d: _edit_json(d / "lora" / "report.json",
+                          lambda r: r["provenance"].update(lm_eval_samples=["../../etc/passwd"])),
+     "is not a plain file name"),
+])
+def test_unsafe_folders_are_refused(chain: Path, tmp_path: Path, make, message: str):
+    sub = _copy(chain, tmp_path)
+    make(sub)
+    with pytest.raises(verify.Rejected, match=message):
+        verify.verify_submission(sub)
+
+
+def test_files_over_the_size_limit_are_refused(chain: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(verify, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(verify.Rejected, match="over the 0 MiB limit|MiB, over the"):
+        verify.verify_submission(_copy(chain, tmp_path))
+
+
+def _rename_task(d: Path) -> None:
+    samples = _samples(d / "lora")
+    new = samples.with_name(samples.name.replace("driftcaps_mini_", "driftcaps_mini_unsafe_"))
+    samples.rename(new)
+    _edit_json(d / "lora" / "report.json", lambda r: r["provenance"].update(
+        lm_eval_samples=[new.name], samples_sha256={new.name: r["provenance"]["samples_sha256"][samples.name]}))
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda d: _edit_json(d / "lora" / "report.json", lambda r: r["provenance"].update(manifest_sha256="0" * 64)),
+     "DriftCaps manifest 000000000000... is unknown to this board"),
+    (lambda d: _samples(d / "lora").unlink(), "no such samples file"),
+    (_rename_task, "samples of task 'driftcaps_mini_unsafe', but the report evaluated driftcaps_mini"),
+    (lambda d: _edit_json(d / "lora" / "report.json", lambda r: r["provenance"]["generation"].update(limit=3)),
+     "samples hold 3 prompt(s) that are not items of driftcaps_mini"),
+    (lambda d: _edit_json(d / "lora" / "report.json", lambda r: r["provenance"]["model"].update(weights_sha256=None)),
+     "provenance.model.weights_sha256 is missing"),
+    (lambda d: (d / "lora" / "report.json").unlink(), "no report.json"),
+])
+def test_bad_submissions_get_one_line_through_the_cli(chain: Path, tmp_path: Path, capsys, make, message: str):
+    sub = _copy(chain, tmp_path)
+    make(sub)
+    db = tmp_path / "board.sqlite"
+    code, out, err = run_cli_capture(["leaderboard", "submit", str(sub), "--db", str(db)], capsys)
+    lines = [x for x in err.strip().splitlines() if x.startswith("error:")]
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+    code, out, _ = run_cli_capture(["leaderboard", "show", "--db", str(db), "--format", "json"], capsys)
+    assert json.loads(out) == []  # nothing half-written
+
+
+def test_unreachable_database_and_bad_page_folder_through_the_cli(chain: Path, tmp_path: Path, capsys):
+    code, _, err = run_cli_capture(["leaderboard", "show", "--db", "postgresql+psycopg://u:pw@127.0.0.1:9/x"], capsys)
+    assert code == 2 and "cannot open the database" in err and "pw" not in err.replace("pwd", "")
+    other = tmp_path / "site"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    code, _, err = run_cli_capture(["leaderboard", "build", "--db", str(tmp_path / "b.sqlite"), "--out", str(other)], capsys)
+    assert code == 2 and "holds other files" in err
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+    code, out, err = run_cli_capture(["leaderboard", "submit", str(chain), "--db", str(tmp_path / "b.sqlite")], capsys)
+    code, out, err = run_cli_capture(["leaderboard", "build", "--db", str(tmp_path / "b.sqlite"), "--out",
+                                      str(tmp_path / "page")], capsys)
+    assert code == 0, err
+    html = (tmp_path / "page" / "index.html").read_text()
+    assert "lora" in html and "base" in html
+
+
+def test_compare_checkpoints_pairs_each_with_the_base_and_each_other(chain: Path, tmp_path: Path, capsys):
+    twin = tmp_path / "lora-copy"
+    shutil.copytree(chain / "lora", twin)
+    out = tmp_path / "cmp" / "compare.json"
+    code, text, err = run_cli_capture(["leaderboard", "compare", str(chain / "lora"), str(twin), "--base",
+                                       str(chain / "base"), "--output", str(out)], capsys)
+    assert code == 0, err
+    report = json.loads(out.read_text())
+    drift = read_drift_report(chain / "drift.json").tuned[0].overall.alignment_drift
+    assert report["vs_base"]["tuned"][0]["overall"]["alignment_drift"]["value"] == pytest.approx(drift.value)
+    (pair,) = report["pairs"]
+    assert (pair["source"], pair["target"]) == ("lora", "lora-copy")
+    assert pair["alignment_drift"]["value"] == 0.0 and pair["refused_to_complied"] == 0
+    assert out.with_suffix(".png").stat().st_size > 0 and (out.parent / "compare-vs-base.png").is_file()
+    assert "| lora → lora-copy | +0.000" in text
+    code, _, err = run_cli_capture(["leaderboard", "compare", str(twin), "--base", str(chain / "base"),
+                                    "--output", str(out)], capsys)
+    assert code == 2 and "at least two checkpoint" in err
