@@ -46,12 +46,14 @@ def rows(db: str | None = None) -> tuple[list[BoardRow], list, str]:
 
 
 def show(db: str | None = None, fmt: str = "md") -> str:
-    """The board as text: ``md``, ``csv`` or ``json`` (see :func:`leaderboard.views.render`)."""
+    """The board as text: ``md``, ``csv`` or ``json``, with the stored scaling-law fits in ``md``
+    and ``json`` (see :func:`leaderboard.views.render`)."""
     from driftcaps.errors import DriftCapsError
 
     if fmt not in FORMATS:
         raise DriftCapsError(f"--format {fmt}: choose one of {', '.join(FORMATS)}.")
-    return render(rows(db)[0], fmt)
+    board_rows_, fits, _ = rows(db)
+    return render(board_rows_, fmt, fits)
 
 
 def build(db: str | None, out: str | os.PathLike) -> Path:

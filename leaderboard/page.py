@@ -25,7 +25,7 @@ from driftcaps.scaling.report import ScalingReport
 from driftcaps.schema import MetricCI
 from leaderboard.plots import category_drift_plot, pareto_plot, scaling_plot, utility_label
 from leaderboard.schema import BoardRow
-from leaderboard.views import COLUMNS, table_records
+from leaderboard.views import COLUMNS, fit_tables, table_records
 
 MARKER = ".driftcaps-leaderboard"
 """File left in a built folder: a later build may replace a folder that holds it."""
@@ -130,29 +130,6 @@ def _provenance(row: BoardRow) -> dict[str, Any]:
             "json": json.dumps(e.provenance, indent=2, sort_keys=True, default=str)}
 
 
-def _fit_tables(fits: Sequence[tuple[ScalingReport, str]]) -> list[dict[str, Any]]:
-    tables = []
-    for report, _ in fits:
-        params = list(report.law_object().params)
-        lines = []
-        for group, fit in report.fits.items():
-            cells = []
-            for p in params:
-                v = (fit.params or {}).get(p)
-                lo_hi = (fit.param_ci or {}).get(p)
-                cells.append("–" if v is None else f"{v:.4g}" + (f" [{lo_hi[0]:.3g}, {lo_hi[1]:.3g}]" if lo_hi else ""))
-            held = (report.holdout or {}).get(group)
-            lines.append({"group": group, "converged": fit.converged, "params": cells,
-                          "r2": "–" if fit.r2_log is None else f"{fit.r2_log:.3f}", "n": f"{fit.n_points} / {fit.n_runs}",
-                          "mape": "–" if held is None or held.mape is None else f"{100 * held.mape:.1f}%",
-                          "coverage": "–" if held is None or held.coverage is None else f"{100 * held.coverage:.0f}%"})
-        tables.append({"law": report.law, "formula": report.formula, "y": report.y, "by": report.by,
-                       "n_points": report.n_points, "holdout_rule": report.holdout_rule, "params": params,
-                       "lines": lines, "created_at": report.created_at,
-                       "has_ci": any(f.param_ci for f in report.fits.values())})
-    return tables
-
-
 def render_page(rows: Sequence[BoardRow], fits: Sequence[tuple[ScalingReport, str]],
                 title: str = "DriftCaps leaderboard", source: str = "") -> str:
     """The page's HTML text (what :func:`build_page` writes), without touching the disk.
@@ -178,7 +155,7 @@ def render_page(rows: Sequence[BoardRow], fits: Sequence[tuple[ScalingReport, st
         utility=", ".join(utility_label(u) for u in utility),
         pareto_png=_png_uri(pareto_plot(rows)) if rows else None,
         category_png=_png_uri(category_drift_plot(rows)), categories=categories,
-        scaling_png=_png_uri(scaling_plot(fits)), fit_tables=_fit_tables(fits),
+        scaling_png=_png_uri(scaling_plot(fits)), fit_tables=fit_tables(fits),
         provenance=[_provenance(r) for r in rows])
 
 

@@ -44,7 +44,8 @@ class Entry(Record):
     Attributes:
         key: sha256 identity of what was measured (see :func:`entry_key`); a second submission
             with the same key is recognised, not stored twice.
-        name: display name (the adapter folder's name, or ``base``).
+        name: display name (the adapter folder's or the drift report's name; a base entry: the
+            model's name).
         kind: ``base`` (no adapter) or ``adapter``.
         base_model: the base model's name as evaluated; base_sha256: its weight hash (64 hex).
         adapter_sha256: sha256 of ``adapter_model.safetensors`` (None for base entries);

@@ -196,8 +196,14 @@ def _task_quality(adapter_dir: Path | None, root: Path) -> tuple[str | None, str
                                                                  TaskQuality | None]:
     """(method, training-data sha256, task quality of the tuned model, of the base model before
     training) from an adapter's ``run.json`` (AGL trainer); Nones when there is none."""
-    if adapter_dir is None or not (adapter_dir / "run.json").is_file():
+    if adapter_dir is None:
         return None, None, None, None
+    if not (adapter_dir / "run.json").is_file():  # a checkpoint-N folder: its run's method and data, no final quality
+        run = read_json(adapter_dir.parent / "run.json", "training run") if (
+            adapter_dir.name.startswith("checkpoint-") and (adapter_dir.parent / "run.json").is_file()) else None
+        if not isinstance(run, dict):
+            return None, None, None, None
+        return run.get("method"), (run.get("task_data") or {}).get("sha256"), None, None
     run = read_json(adapter_dir / "run.json", "training run")
     if not isinstance(run, dict):
         return None, None, None, None
@@ -218,7 +224,7 @@ def verify_results(folder: Path, adapters: dict[str, Path] | None = None, name: 
         folder: the results folder (already checked by :func:`check_folder`).
         adapters: adapter folders found in the submission by weight hash; the matching one's
             ``run.json`` gives the entry's method, training-data hash and task quality.
-        name: display name (default: the adapter folder's name, or ``base``).
+        name: display name (default: the adapter folder's name, or the base model's name).
         root: the submitted folder (default ``folder``); paths in the entry are relative to it.
 
     Returns:
@@ -257,7 +263,7 @@ def verify_results(folder: Path, adapters: dict[str, Path] | None = None, name: 
     adapter_dir = (adapters or {}).get(prov.adapter.weights_sha256) if prov.adapter else None
     method, data_sha, quality, _ = _task_quality(adapter_dir, (root or folder).resolve())
     entry = Entry(
-        key="", name=name or (Path(prov.adapter.path).name if prov.adapter else "base"),
+        key="", name=name or (Path(prov.adapter.path).name if prov.adapter else Path(prov.model.name).name or "base"),
         kind="adapter" if prov.adapter else "base", base_model=prov.model.name, base_sha256=prov.model.weights_sha256,
         adapter_sha256=prov.adapter.weights_sha256 if prov.adapter else None,
         adapter_rank=prov.adapter.rank if prov.adapter else None, method=method if prov.adapter else None,
@@ -273,13 +279,17 @@ def verify_results(folder: Path, adapters: dict[str, Path] | None = None, name: 
 
 
 def _inside(root: Path, recorded: str, what: str) -> Path:
-    """The folder that ``drift.json`` names, looked up inside the submission by its last part."""
-    name = Path(recorded).name
-    cand = root / name
-    if not name or name in (".", "..") or not (cand.is_dir() and not cand.is_symlink()):
-        raise Rejected(f"{root / DRIFT_FILE}: {what} {recorded!r} is not a folder inside the submission; "
-                       "submit the folder that holds drift.json and the results folders it names.")
-    return cand
+    """The folder that ``drift.json`` names, found inside the submission: the longest trailing
+    part of the recorded path that exists under ``root`` (``runs/sweep/evals/base`` is found as
+    ``ROOT/evals/base`` in a sweep folder, ``runs/demo/base`` as ``ROOT/base``)."""
+    parts = [p for p in Path(recorded).parts if p not in ("/", "")]
+    if ".." not in parts:
+        for k in range(len(parts)):
+            cand = root.joinpath(*parts[k:])
+            if cand.is_dir() and not cand.is_symlink() and root in cand.resolve().parents:
+                return cand
+    raise Rejected(f"{root / DRIFT_FILE}: {what} {recorded!r} is not a folder inside the submission; "
+                   "submit the folder that holds drift.json and the results folders it names.")
 
 
 def _fits(root: Path, files: list[Path]) -> list[tuple[ScalingReport, str]]:

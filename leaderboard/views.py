@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from driftcaps.drift import compute_drift
 from driftcaps.judges.apply import JudgedResponse
 from driftcaps.metrics import BAL, HELP, HR, ORR, RR
+from driftcaps.scaling.report import ScalingReport
 from driftcaps.schema import MetricCI
 from driftcaps.stats import N_BOOT
 from leaderboard.schema import BoardRow, Entry
@@ -163,11 +165,52 @@ def table_records(rows: Sequence[BoardRow]) -> list[dict[str, str]]:
     return out
 
 
-def render(rows: Sequence[BoardRow], fmt: str) -> str:
-    """The board as ``md`` (a Markdown table), ``csv`` (text cells) or ``json`` (every field of
-    every row, numbers as numbers)."""
+def fit_tables(fits: Sequence[tuple[ScalingReport, str]]) -> list[dict[str, Any]]:
+    """One table per stored scaling fit: law, formula, y, grouping, and per group (e.g. per
+    method) the parameters (with their 95% bootstrap CI when the fit has one), R² of log y,
+    points / runs, and the held-out MAPE and prediction-interval coverage when a rule was set."""
+    tables = []
+    for report, _ in fits:
+        params = list(report.law_object().params)
+        lines = []
+        for group, fit in report.fits.items():
+            cells = []
+            for p in params:
+                v = (fit.params or {}).get(p)
+                lo_hi = (fit.param_ci or {}).get(p)
+                cells.append("–" if v is None else f"{v:.4g}" + (f" [{lo_hi[0]:.3g}, {lo_hi[1]:.3g}]" if lo_hi else ""))
+            held = (report.holdout or {}).get(group)
+            lines.append({"group": group, "converged": fit.converged, "params": cells,
+                          "r2": "–" if fit.r2_log is None else f"{fit.r2_log:.3f}", "n": f"{fit.n_points} / {fit.n_runs}",
+                          "mape": "–" if held is None or held.mape is None else f"{100 * held.mape:.1f}%",
+                          "coverage": "–" if held is None or held.coverage is None else f"{100 * held.coverage:.0f}%"})
+        tables.append({"law": report.law, "formula": report.formula, "y": report.y, "by": report.by,
+                       "n_points": report.n_points, "holdout_rule": report.holdout_rule, "params": params,
+                       "lines": lines, "created_at": report.created_at,
+                       "has_ci": any(f.param_ci for f in report.fits.values())})
+    return tables
+
+
+def _fits_markdown(fits: Sequence[tuple[ScalingReport, str]]) -> str:
+    import pandas as pd
+
+    parts = []
+    for t in fit_tables(fits):
+        cols = [t["by"] or "group", *t["params"], "R² (log)", "points / runs", "held-out MAPE"]
+        df = pd.DataFrame([[line["group"], *line["params"], line["r2"], line["n"], line["mape"]] for line in t["lines"]],
+                          columns=cols)
+        parts.append(f"Forgetting scaling law: {t['law']} on {t['y']}, {t['y']} = {t['formula']}\n\n"
+                     + df.to_markdown(index=False, disable_numparse=True))
+    return "\n\n".join(parts)
+
+
+def render(rows: Sequence[BoardRow], fmt: str, fits: Sequence[tuple[ScalingReport, str]] = ()) -> str:
+    """The board as ``md`` (a Markdown table, then one table per scaling-law fit, per method),
+    ``csv`` (the board's text cells) or ``json`` (``{"entries": [every field of every row],
+    "scaling_fits": [every stored fit.json]}``, numbers as numbers)."""
     if fmt == "json":
-        return json.dumps([r.model_dump(mode="json") for r in rows], indent=2)
+        return json.dumps({"entries": [r.model_dump(mode="json") for r in rows],
+                           "scaling_fits": [json.loads(rep.model_dump_json()) for rep, _ in fits]}, indent=2)
     import pandas as pd
 
     df = pd.DataFrame(table_records(rows), columns=list(COLUMNS))
@@ -175,4 +218,5 @@ def render(rows: Sequence[BoardRow], fmt: str) -> str:
         buf = io.StringIO()
         df.to_csv(buf, index=False)
         return buf.getvalue()
-    return df.to_markdown(index=False, disable_numparse=True)
+    text = df.to_markdown(index=False, disable_numparse=True)
+    return text + ("\n\n" + _fits_markdown(fits) if fits else "")

@@ -53,8 +53,11 @@ def test_demo_trains_both_adapters_and_reports_mitigation(tiny_model_dir: Path, 
     # the last stage: all three results verified onto a local board, the page built
     import leaderboard
 
-    rows = json.loads(leaderboard.show(str(out / "board.sqlite"), "json"))
-    assert sorted(r["entry"]["name"] for r in rows) == ["agl", "base", "lora"]
+    board = json.loads(leaderboard.show(str(out / "board.sqlite"), "json"))
+    rows = board["entries"]
+    assert [f["law"] for f in board["scaling_fits"]] == ["power"]  # the forgetting curve, refitted and stored
+    assert sorted((r["entry"]["kind"], r["entry"]["name"]) for r in rows) == [
+        ("adapter", "agl"), ("adapter", "lora"), ("base", tiny_model_dir.name)]
     assert {r["entry"]["method"] for r in rows} == {None, "lora", "agl"}
     assert (out / "leaderboard" / "index.html").stat().st_size > 10_000
     assert (lora.name, agl.name) == ("lora", "agl") and agl.reference == "lora"

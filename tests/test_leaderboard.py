@@ -61,12 +61,13 @@ def test_submit_a_drift_folder_then_show_and_recognise_it(chain: Path, tmp_path:
     db = str(tmp_path / "board.sqlite")
     code, out, err = run_cli_capture(["leaderboard", "submit", str(chain), "--db", db], capsys)
     assert code == 0, err
-    assert "stored entry #1 base" in out and "stored entry #2 lora" in out
+    assert f"stored entry #1 {Path(json.loads((chain / 'base' / 'report.json').read_text())['provenance']['model']['name']).name}" in out
+    assert "stored entry #2 lora" in out
     code, out, _ = run_cli_capture(["leaderboard", "submit", str(chain / "lora"), "--db", db], capsys)
     assert code == 0 and "recognised entry #2 lora" in out
     code, out, _ = run_cli_capture(["leaderboard", "show", "--db", db, "--format", "json"], capsys)
-    rows = json.loads(out)
-    assert len(rows) == 2
+    rows = json.loads(out)["entries"]
+    assert len(rows) == 2 and json.loads(out)["scaling_fits"] == []
     drift = read_drift_report(chain / "drift.json").tuned[0].overall.alignment_drift
     lora = next(r for r in rows if r["entry"]["name"] == "lora")
     assert lora["alignment_drift"]["value"] == pytest.approx(drift.value)
@@ -81,7 +82,8 @@ def test_submit_a_drift_folder_then_show_and_recognise_it(chain: Path, tmp_path:
 
 def test_verification_recomputes_what_the_report_says(chain: Path):
     entries, fits = verify.verify_submission(chain)
-    assert [e.name for e, _ in entries] == ["base", "lora"] and fits == []
+    assert [(e.kind, e.name) for e, _ in entries][1] == ("adapter", "lora") and entries[0][0].kind == "base"
+    assert fits == []
     report = json.loads((chain / "lora" / "report.json").read_text())
     assert entries[1][0].metrics["refusal_rate_unsafe"].value == report["metrics"]["refusal_rate_unsafe"]["value"]
     judged = [json.loads(x) for x in (chain / "lora" / "judged.jsonl").read_text().splitlines()]
@@ -167,7 +169,7 @@ def test_bad_submissions_get_one_line_through_the_cli(chain: Path, tmp_path: Pat
     assert code == 2 and len(lines) == 1 and message in lines[0], err
     assert "Traceback" not in err
     code, out, _ = run_cli_capture(["leaderboard", "show", "--db", str(db), "--format", "json"], capsys)
-    assert json.loads(out) == []  # nothing half-written
+    assert json.loads(out) == {"entries": [], "scaling_fits": []}  # nothing half-written
 
 
 def test_unreachable_database_and_bad_page_folder_through_the_cli(chain: Path, tmp_path: Path, capsys):
@@ -205,3 +207,58 @@ def test_compare_checkpoints_pairs_each_with_the_base_and_each_other(chain: Path
     code, _, err = run_cli_capture(["leaderboard", "compare", str(twin), "--base", str(chain / "base"),
                                     "--output", str(out)], capsys)
     assert code == 2 and "at least two checkpoint" in err
+
+
+def _write_fit(folder: Path) -> None:
+    """A power-law fit per method of synthetic forgetting points into ``folder`` (fit.json + points.csv)."""
+    import pandas as pd
+
+    from driftcaps.forgetting import write_fit
+    from driftcaps.scaling import get_law
+    from driftcaps.scaling.report import fit_groups
+
+    rows = [{"run": f"{m}-{s}", "method": m, "S": s, "forgetting": a * s ** 0.5 + 0.1}
+            for m, a in (("lora", 0.02), ("agl", 0.01)) for s in (2, 4, 8, 16)]
+    points = pd.DataFrame(rows)
+    report = fit_groups(get_law("power"), points, "synthetic", {"x": "S"}, "forgetting", by="method", n_boot=0)
+    write_fit(folder, report, points)
+
+
+def test_scaling_fits_are_refitted_stored_and_shown(chain: Path, tmp_path: Path, capsys):
+    sub = _copy(chain, tmp_path)
+    _write_fit(sub / "scaling")
+    tampered = _copy(chain, tmp_path, "tampered")
+    _write_fit(tampered / "scaling")
+    _edit_json(tampered / "scaling" / "fit.json", lambda r: r["fits"]["lora"]["params"].update(beta=0.9))
+    with pytest.raises(verify.Rejected, match=r"fits.lora.params.beta is 0.9, but refitting points.csv gives"):
+        verify.verify_submission(tampered)
+    db = str(tmp_path / "board.sqlite")
+    code, out, err = run_cli_capture(["leaderboard", "submit", str(sub), "--db", db], capsys)
+    assert code == 0 and "stored 1 scaling-law fit(s)" in out, err
+    code, out, _ = run_cli_capture(["leaderboard", "show", "--db", db], capsys)
+    assert "Forgetting scaling law: power on forgetting" in out
+    table = out.split("Forgetting scaling law")[1]
+    assert "| method" in table and "| agl " in table and "| lora " in table
+    code, out, _ = run_cli_capture(["leaderboard", "show", "--db", db, "--format", "json"], capsys)
+    (fit,) = json.loads(out)["scaling_fits"]
+    assert fit["fits"]["lora"]["params"]["beta"] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_a_sweep_layout_is_found_by_the_trailing_parts_of_recorded_paths(chain: Path, tmp_path: Path):
+    sub = tmp_path / "sweep"
+    (sub / "evals").mkdir(parents=True)
+    shutil.copytree(chain / "base", sub / "evals" / "base")
+    shutil.copytree(chain / "lora", sub / "evals" / "lora-16")
+    (sub / "runs" / "lora").mkdir(parents=True)
+    shutil.copytree(chain / "adapter", sub / "runs" / "lora" / "checkpoint-2")
+    shutil.copy(chain / "adapter" / "run.json", sub / "runs" / "lora" / "run.json")
+    (sub / "runs" / "lora" / "checkpoint-2" / "run.json").unlink()
+    shutil.copy(chain / "drift.json", sub / "drift.json")
+    _edit_json(sub / "drift.json", lambda r: (r.update(base_dir="runs/sweep/evals/base"),
+                                              r["tuned"][0].update(results_dir="/elsewhere/sweep/evals/lora-16")))
+    entries, _ = verify.verify_submission(sub)
+    lora = entries[1][0]
+    assert lora.method == "lora" and lora.task_quality is None  # a checkpoint: the run's method, no final quality
+    _edit_json(sub / "drift.json", lambda r: r.update(base_dir="../../etc"))
+    with pytest.raises(verify.Rejected, match="is not a folder inside the submission"):
+        verify.verify_submission(sub)
