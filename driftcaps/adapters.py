@@ -136,7 +136,7 @@ def vllm_problems(folder: str | Path, max_lora_rank: int = 16) -> list[str]:
     """Why vLLM's ``lora_local_path`` would refuse this adapter (empty list: it would load it).
 
     The rules are those vLLM documents and checks in its PEFT helper: a LoRA (not DoRA) adapter
-    with ``r``, ``lora_alpha`` and ``target_modules``; ``r`` at most ``max_lora_rank`` (raise it
+    with ``r``, ``lora_alpha`` and ``target_modules``; ``r`` and every ``rank_pattern`` value at most ``max_lora_rank`` (raise it
     with ``--max_lora_rank``, which ``driftcaps eval --backend vllm`` does); no bias and no
     ``modules_to_save``; weights in ``adapter_model.safetensors`` named
     ``base_model.model.<module>.lora_{A,B}.weight``.
@@ -146,8 +146,9 @@ def vllm_problems(folder: str | Path, max_lora_rank: int = 16) -> list[str]:
     problems = [f"missing field {k}" for k in ("r", "lora_alpha", "target_modules") if cfg.get(k) in (None, "", [])]
     if cfg.get("peft_type") != "LORA":
         problems.append(f"peft_type {cfg.get('peft_type')!r} is not LORA")
-    if (cfg.get("r") or 0) > max_lora_rank:
-        problems.append(f"r={cfg.get('r')} is greater than max_lora_rank={max_lora_rank}")
+    ranks = [r for r in (cfg.get("r"), *(cfg.get("rank_pattern") or {}).values()) if isinstance(r, int)]
+    if ranks and max(ranks) > max_lora_rank:
+        problems.append(f"rank {max(ranks)} is greater than max_lora_rank={max_lora_rank}")
     if cfg.get("bias", "none") != "none":
         problems.append(f"bias={cfg.get('bias')!r} needs bias support")
     if cfg.get("use_dora"):

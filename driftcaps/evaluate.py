@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from driftcaps import __version__
+from driftcaps import __version__, backends
 from driftcaps.adapters import AdapterInfo, check_adapter
 from driftcaps.data import DATA_VERSION, ensure_built, manifest_sha256
 from driftcaps.errors import DriftCapsError
@@ -62,6 +62,10 @@ class EvalSettings(Settings):
                                       "(recommended).", json_schema_extra={"flag": "--chat-template/--no-chat-template"})
     refusal_judge: str = Field(DEFAULT_REFUSAL_JUDGE, description="Refusal judge (see `driftcaps judge --help`).")
     harm_judge: str = Field(DEFAULT_HARM_JUDGE, description="Harm judge (see `driftcaps judge --help`).")
+    tensor_parallel_size: int | None = Field(None, ge=1, description="vLLM: GPUs per model replica (tensor parallelism).")
+    data_parallel_size: int | None = Field(None, ge=1, description="vLLM: model replicas, one per GPU group (data parallelism).")
+    gpu_memory_utilization: float | None = Field(None, gt=0.0, le=1.0, description="vLLM: share of each GPU's memory to use.")
+    max_model_len: int | None = Field(None, ge=1, description="vLLM: longest prompt + response in tokens.")
     seed: int = Field(0, description="lm-eval's seeds and the bootstrap seed.")
     n_boot: int = Field(N_BOOT, ge=1, description="Bootstrap resamples for the 95% CIs.")
     data_dir: str | None = Field(None, description="A built DriftCaps folder (default: the cache, built on first use).")
@@ -108,19 +112,6 @@ def _device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _model_args(s: EvalSettings, model_path: str, adapter_rank: int | None) -> dict:
-    if s.backend == "hf":
-        args = {"pretrained": model_path, "dtype": s.dtype}
-        if s.adapter:
-            args["peft"] = str(Path(s.adapter).resolve())
-    elif s.backend == "vllm":
-        args = {"pretrained": model_path, "dtype": s.dtype}
-        if s.adapter:
-            args.update(enable_lora=True, lora_local_path=str(Path(s.adapter).resolve()),
-                        max_lora_rank=max(16, adapter_rank or 16))
-    return args
-
-
 def run_eval(s: EvalSettings, model: ModelInfo | None = None) -> EvalReport:
     """Evaluate a model (optionally with an adapter) on DriftCaps tasks; see the module docstring.
 
@@ -143,7 +134,8 @@ def run_eval(s: EvalSettings, model: ModelInfo | None = None) -> EvalReport:
     data = ensure_built(s.data_dir)
     device = _device(s.device)
     batch = s.batch_size if s.batch_size is not None else (32 if device == "cpu" else "auto")
-    model_args = _model_args(s, model.path, adapter.rank if adapter else None)
+    model_args = backends.model_args(s.backend, model.path, s.dtype, s.adapter,
+                                     {k: getattr(s, k) for k in backends.VLLM_ONLY})
     return _run(s, out, model, adapter, data, device, batch, model_args, refusal, harm)
 
 

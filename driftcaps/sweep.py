@@ -27,6 +27,7 @@ sweep continues where it stopped.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ from driftcaps.console import console
 from driftcaps.data import ensure_built, manifest_sha256
 from driftcaps.errors import DriftCapsError
 from driftcaps.evaluate import EvalSettings, run_eval
+from driftcaps.executors import run_jobs
 from driftcaps.forgetting import points_from_runs, with_probe
 from driftcaps.io import atomic_path, sha256_file
 from driftcaps.models import resolve_model
@@ -139,23 +141,37 @@ def _evaluate(cfg: SweepConfig, base, folder: Path, adapter: str | None) -> None
                           max_gen_toks=cfg.max_gen_toks, limit=cfg.limit, overwrite=True), model=base)
 
 
-def run_sweep(cfg: SweepConfig, out: str | Path) -> pd.DataFrame:
+def _train_run(job: tuple[TrainConfig, Any, str]) -> str:
+    """One training run of the grid (a Ray task with ``--executor ray``): ``(config, base
+    ModelInfo, working folder)``; reuses a finished run folder. Returns the run's folder."""
+    from agl.train import train
+
+    tc, base, cwd = job
+    os.chdir(cwd)  # run folders may be relative to the driver's working folder
+    train(tc, base=base)
+    return tc.output
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path, executor: str = "local", gpus_per_run: float = 0.0) -> pd.DataFrame:
     """Run (or resume) the sweep into ``out`` (see the module docstring); return the points.
+
+    Args:
+        executor: ``local`` (runs one after another here) or ``ray`` (each training run a Ray
+            task asking for ``gpus_per_run`` GPUs; :func:`driftcaps.executors.run_jobs`). The
+            probe and the evaluations run here afterwards.
 
     Raises:
         DriftCapsError: a folder holding another sweep, or any error of training, evaluation or drift.
     """
-    from agl.train import train
-
     out = Path(out)
     base = resolve_model(cfg.base)
     ensure_built()
     cells = cfg.cells(out)
     _check_folder(out, SweepRecord(config=cfg, weights_sha256=base.weights_sha256,
                                    driftcaps_manifest_sha256=manifest_sha256()))
-    for i, (name, tc) in enumerate(cells.items(), start=1):
-        console.rule(f"[bold]run {i}/{len(cells)}: {name}")
-        train(tc, base=base)
+    cwd = os.getcwd()
+    run_jobs(_train_run, {name: (tc, base, cwd) for name, tc in cells.items()}, executor=executor,
+             num_gpus=gpus_per_run, on_start=lambda name, i, n: console.rule(f"[bold]run {i}/{n}: {name}"))
 
     console.rule("[bold]early-refusal probe at every checkpoint")
     ckpts = {f"{name}@{s}": str(Path(tc.output) / f"checkpoint-{s}") for name, tc in cells.items() for s in tc.save_steps}

@@ -37,8 +37,9 @@ def submit(folder: str | os.PathLike, db: str | None = None, name: str | None = 
 
 
 def rows(db: str | None = None) -> tuple[list[BoardRow], list, str]:
-    """(board rows, stored scaling fits, the board's URL with the password hidden)."""
-    board = Board(db)
+    """(board rows, stored scaling fits, the board's URL with the password hidden); the board
+    must exist (a read never creates one)."""
+    board = Board(db, create=False)
     try:
         return board_rows(board.entries(), board.responses), board.fits(), board.shown
     finally:

@@ -176,18 +176,22 @@ def build_page(rows: list[BoardRow], fits: list[tuple[ScalingReport, str]], out:
         The path of ``index.html``.
 
     Raises:
-        DriftCapsError: ``out`` is a file, or a non-empty folder that no build made.
+        DriftCapsError: ``out`` is a file, a non-empty folder that no build made (or a build
+            folder with other files added), or cannot be written.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DriftCapsError(f"{out}: exists and is a file; choose an empty or new --out folder "
                              "(a folder built by `driftcaps leaderboard build` is replaced).")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+    if out.is_dir() and any(p.name not in (MARKER, "index.html") or not (out / MARKER).is_file() for p in out.iterdir()):
         raise DriftCapsError(f"{out}: exists and holds other files; choose an empty or new --out "
                              "(a folder built by `driftcaps leaderboard build` is replaced).")
     html = render_page(rows, fits, title=title, source=source)
-    with staged_dir(out, overwrite=True) as stage:
-        (stage / "index.html").write_text(html, encoding="utf-8")
-        (stage / MARKER).write_text("built by `driftcaps leaderboard build`; the next build replaces this "
-                                    "folder.\n", encoding="utf-8")
+    try:
+        with staged_dir(out, overwrite=True) as stage:
+            (stage / "index.html").write_text(html, encoding="utf-8")
+            (stage / MARKER).write_text("built by `driftcaps leaderboard build`; the next build replaces this "
+                                        "folder.\n", encoding="utf-8")
+    except OSError as e:
+        raise DriftCapsError(f"--out {out}: cannot write the page there ({e.strerror or e}); choose a writable folder.") from None
     return out / "index.html"

@@ -17,8 +17,35 @@ from driftcaps.report import EvalReport
 from driftcaps.responses import Response
 from driftcaps.scaling.report import ScalingReport, fit_groups, points_sha256
 
-DRIFT_FIELDS = ("alignment_drift", "delta_harmful_rate", "delta_over_refusal_rate")
-COUNT_FIELDS = ("n_unsafe", "n_safe", "refused_to_complied", "complied_to_refused")
+
+def first_difference(mine, theirs, where: str = "", rel: float = 1e-6, abs_: float = 1e-9) -> str | None:
+    """The path of the first place two JSON-like values differ (floats within ``rel``/``abs_``),
+    or None when they agree. Dict keys must match; lists must have equal lengths."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        if mine.keys() != theirs.keys():
+            extra = sorted(set(mine) ^ set(theirs))
+            return f"{where or '(top)'} keys ({', '.join(map(str, extra[:3]))})"
+        for k in mine:
+            d = first_difference(mine[k], theirs[k], f"{where}.{k}" if where else str(k), rel, abs_)
+            if d:
+                return d
+        return None
+    if isinstance(mine, (list, tuple)) and isinstance(theirs, (list, tuple)):
+        if len(mine) != len(theirs):
+            return f"{where} (length {len(theirs)}, recomputed {len(mine)})"
+        for i, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+            d = first_difference(a, b, f"{where}[{i}]", rel, abs_)
+            if d:
+                return d
+        return None
+    if isinstance(mine, float) or isinstance(theirs, float):
+        if isinstance(mine, bool) or isinstance(theirs, bool) or mine is None or theirs is None:
+            return None if mine is theirs else f"{where} ({theirs}, recomputed {mine})"
+        if math.isnan(mine) and math.isnan(theirs):
+            return None
+        return None if math.isclose(mine, theirs, rel_tol=rel, abs_tol=abs_) else f"{where} ({theirs}, recomputed {mine})"
+    return None if mine == theirs else f"{where} ({str(theirs)[:60]}, recomputed {str(mine)[:60]})"
+
 
 
 def rejudge_and_score(report: EvalReport, responses: list[Response], folder: Path):
@@ -50,60 +77,65 @@ def _differs(a: float | None, b: float | None, tol: float = 1e-9) -> bool:
     return not (math.isclose(a, b, abs_tol=tol) or (math.isnan(a) and math.isnan(b)))
 
 
-def recompute_drift(drift: DriftReport, base: list[JudgedResponse],
-                    tuned: dict[str, list[JudgedResponse]]) -> str | None:
-    """Recompute each tuned entry's overall paired drift (and drift mitigation, when the report
-    has a reference) with the report's bootstrap size and seed.
+def recompute_drift(drift: DriftReport, base: list[JudgedResponse], tuned: dict[str, list[JudgedResponse]],
+                    adapters: dict[str, str | None]) -> str | None:
+    """Recompute every tuned entry of a drift report with its bootstrap size and seed: the
+    overall and per-category statistics (every field), the drift mitigation against its
+    reference, and the adapter's weight hash (``adapters``: name -> the hash its report names).
 
     Returns:
         None when everything matches, else a one-line description of the first difference.
     """
+    names = [td.name for td in drift.tuned]
     for td in drift.tuned:
         got = compute_drift(base, tuned[td.name], name=td.name, results_dir=td.results_dir,
                             n_boot=drift.n_bootstrap, seed=drift.seed)
-        for field in DRIFT_FIELDS:
-            mine, theirs = getattr(got.overall, field), getattr(td.overall, field)
-            for part in ("value", "ci_low", "ci_high"):
-                if _differs(getattr(mine, part), getattr(theirs, part)):
-                    return (f"tuned[{td.name}].overall.{field}.{part} is {getattr(theirs, part)}, but the logged "
-                            f"responses give {getattr(mine, part)}; the drift report does not match its samples.")
-        for field in COUNT_FIELDS:
-            if getattr(got.overall, field) != getattr(td.overall, field):
-                return (f"tuned[{td.name}].overall.{field} is {getattr(td.overall, field)}, but the logged responses "
-                        f"give {getattr(got.overall, field)}.")
-        if _differs(got.overall.mcnemar_p, td.overall.mcnemar_p):
-            return f"tuned[{td.name}].overall.mcnemar_p does not match the logged responses."
-        if td.drift_mitigation is not None and td.reference in tuned:
+        for part in ("overall", "by_category"):
+            d = first_difference(_dump(getattr(got, part)), _dump(getattr(td, part)), f"tuned[{td.name}].{part}")
+            if d:
+                return f"{d}; the drift report does not match its samples."
+        if (td.adapter.weights_sha256 if td.adapter else None) != adapters.get(td.name):
+            return f"tuned[{td.name}].adapter.weights_sha256 is not the adapter its results folder was evaluated with."
+        if td.reference is not None and td.reference not in names:
+            return f"tuned[{td.name}].reference {td.reference!r} names no tuned entry."
+        if td.drift_mitigation is not None:
+            if td.reference is None:
+                return f"tuned[{td.name}].drift_mitigation is given without a reference."
             dm = drift_mitigation(base, tuned[td.reference], tuned[td.name], n_boot=drift.n_bootstrap, seed=drift.seed)
-            for part in ("value", "ci_low", "ci_high"):
-                if _differs(getattr(dm, part), getattr(td.drift_mitigation, part)):
-                    return (f"tuned[{td.name}].drift_mitigation.{part} is {getattr(td.drift_mitigation, part)}, but "
-                            f"the logged responses give {getattr(dm, part)}.")
+            d = first_difference(_dump(dm), _dump(td.drift_mitigation), f"tuned[{td.name}].drift_mitigation")
+            if d:
+                return f"{d}; the drift report does not match its samples."
     return None
 
 
+def _dump(x):
+    if isinstance(x, dict):
+        return {k: _dump(v) for k, v in x.items()}
+    return x.model_dump(mode="json") if hasattr(x, "model_dump") else x
+
+
 def refit(report: ScalingReport, points_csv: str) -> str | None:
-    """Refit a scaling report's law to its points (no bootstrap) and compare the parameters
-    (relative tolerance 1e-6) and the points' hash.
+    """Refit a scaling report from its points with the report's own settings (law, variables,
+    grouping, held-out rule, bootstrap size and seed) and compare everything it states: every
+    group's fit (parameters, CIs, statistics, draws), the held-out errors, the comparisons, the
+    formula and the points' hash (floats to a relative 1e-6).
 
     Returns:
-        None when they match, else a one-line description of the difference.
+        None when they match, else a one-line description of the first difference.
     """
     import pandas as pd
 
     data = pd.read_csv(io.StringIO(points_csv))
     if points_sha256(data) != report.points_sha256:
         return "points.csv is not the table this fit was made from (points_sha256 differs)."
+    n_boot = max((f.n_boot for f in report.fits.values()), default=0)
+    seed = next((f.seed for f in report.fits.values()), 0)
     try:
         again = fit_groups(report.law_object(), data, report.source, report.variables, report.y, by=report.by,
-                           holdout=report.holdout_rule, n_boot=0, seed=0, custom=report.custom)
+                           holdout=report.holdout_rule, n_boot=n_boot, seed=seed, custom=report.custom)
     except DriftCapsError as e:
         return f"refitting fails ({e})."
-    for group, fit in report.fits.items():
-        mine = again.fits.get(group)
-        if mine is None:
-            return f"fits.{group}: no such group in points.csv."
-        for p, v in fit.params.items():
-            if not math.isclose(mine.params.get(p, math.nan), v, rel_tol=1e-6, abs_tol=1e-12):
-                return f"fits.{group}.params.{p} is {v}, but refitting points.csv gives {mine.params.get(p)}."
-    return None
+    mine = again.model_dump(mode="json", exclude={"created_at", "driftcaps_version"})
+    theirs = report.model_dump(mode="json", exclude={"created_at", "driftcaps_version"})
+    d = first_difference(mine, theirs)
+    return f"{d}: refitting points.csv gives another value." if d else None

@@ -73,18 +73,22 @@ def default_db() -> str:
     return str(cache_home() / "leaderboard.sqlite")
 
 
-def db_url(db: str | os.PathLike | None) -> sa.URL:
+def db_url(db: str | os.PathLike | None, create: bool = True) -> sa.URL:
     """``--db`` as a SQLAlchemy URL: a URL (``postgresql+psycopg://...``, ``sqlite:///...``) as
     given, a plain path as a SQLite file (its folder is created).
 
     Raises:
         DriftCapsError: not a valid URL.
     """
+    if db is not None and not str(db).strip():
+        raise DriftCapsError("--db is empty; give a SQLite file path or a database URL (or leave --db out for the default).")
     db = str(db or default_db())
     if "://" not in db:
         path = Path(db).expanduser().resolve()
         if path.is_dir():
             raise DriftCapsError(f"--db {db}: is a folder; give a database file (e.g. {path / 'board.sqlite'}) or a URL.")
+        if not create and not path.is_file():
+            raise DriftCapsError(f"--db {db}: no board there yet; submit to it first (`driftcaps leaderboard submit DIR --db {db}`).")
         path.parent.mkdir(parents=True, exist_ok=True)
         return sa.URL.create("sqlite", database=str(path))
     try:
@@ -122,6 +126,7 @@ class Board:
 
     Args:
         db: a SQLAlchemy URL, a SQLite file path, or None for :func:`default_db`.
+        create: make a new SQLite board when the file does not exist (False for read-only use).
 
     Raises:
         DriftCapsError: the database cannot be reached or opened (one line, password hidden),
@@ -130,8 +135,8 @@ class Board:
 
     RETRIES = 20
 
-    def __init__(self, db: str | os.PathLike | None = None) -> None:
-        self.url = db_url(db)
+    def __init__(self, db: str | os.PathLike | None = None, create: bool = True) -> None:
+        self.url = db_url(db, create)
         self.shown = self.url.render_as_string(hide_password=True)
         try:
             self.engine = sa.create_engine(self.url, **({"connect_args": {"timeout": 60}}
@@ -154,16 +159,24 @@ class Board:
                 if self.url.get_backend_name() == "sqlite" and _busy(e) and attempt < self.RETRIES - 1:
                     time.sleep(min(0.05 * 2 ** attempt, 2.0))
                     continue
-                raise DriftCapsError(f"--db {self.shown}: cannot open the database ({_first_line(e)}); "
-                                     "check that the server runs and the URL, user and password are right.") from None
+                raise DriftCapsError(f"--db {self.shown}: cannot open the database ({_first_line(e)}); {self._advice()}") from None
+            except sa_exc.IntegrityError:
+                raise  # a constraint (e.g. a key stored meanwhile by another process): the caller decides
+            except sa_exc.DatabaseError as e:
+                raise DriftCapsError(f"--db {self.shown}: not a usable database ({_first_line(e)}); {self._advice()}") from None
         raise AssertionError("unreachable")
 
     def _read(self, fn):
         try:
             with self.engine.connect() as conn:
                 return fn(conn)
-        except sa_exc.OperationalError as e:
-            raise DriftCapsError(f"--db {self.shown}: cannot read the database ({_first_line(e)}).") from None
+        except sa_exc.DatabaseError as e:
+            raise DriftCapsError(f"--db {self.shown}: cannot read the database ({_first_line(e)}); {self._advice()}") from None
+
+    def _advice(self) -> str:
+        if self.url.get_backend_name() == "sqlite":
+            return "give a writable path for a new board or an existing board file"
+        return "check that the server runs and the URL, user and password are right"
 
     def _migrate(self, conn: sa.Connection) -> None:
         from alembic import command
@@ -203,10 +216,12 @@ class Board:
         def tx(conn: sa.Connection) -> SubmitResult:
             result = SubmitResult()
             for entry, records in entries:
-                found = conn.execute(sa.select(entries_t.c.id, entries_t.c.name).where(entries_t.c.key == entry.key)).first()
+                found = conn.execute(sa.select(entries_t.c.id, entries_t.c.name, entries_t.c.record)
+                                     .where(entries_t.c.key == entry.key)).first()
                 if found is not None:
+                    name = _enrich(conn, found, entry)
                     result.recognised.append(found.id)
-                    result.names[found.id] = found.name
+                    result.names[found.id] = name
                     continue
                 bs = entry.metrics.get("balanced_safety")
                 row = dict(key=entry.key, name=entry.name, kind=entry.kind, base_sha256=entry.base_sha256,
@@ -260,6 +275,22 @@ class Board:
     def close(self) -> None:
         """Release the connections."""
         self.engine.dispose()
+
+
+def _enrich(conn: sa.Connection, found, entry: Entry) -> str:
+    """A resubmitted entry that brings what the stored one lacks (its training run: method,
+    training-data hash, task quality, with its name) fills those fields in, so the board does not
+    depend on the order of submissions. Returns the entry's name on the board."""
+    stored = Entry.model_validate_json(found.record)
+    if stored.method is not None or entry.method is None:
+        return found.name
+    update = {"method": entry.method, "training_data_sha256": entry.training_data_sha256,
+              "task_quality": entry.task_quality, "name": entry.name}
+    new = stored.model_copy(update=update)
+    conn.execute(entries_t.update().where(entries_t.c.id == found.id).values(
+        name=new.name, method=new.method, record=new.model_dump_json(exclude={"id"}),
+        task_accuracy=new.task_quality.heldout_accuracy if new.task_quality else None))
+    return new.name
 
 
 def _revisions() -> set[str]:

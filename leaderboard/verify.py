@@ -34,6 +34,7 @@ from driftcaps.provenance import now_iso
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
 from driftcaps.responses import responses_from_files
 from driftcaps.scaling.report import ScalingReport
+from leaderboard.checks import SampleError, check_samples, lm_eval_results
 from leaderboard.recompute import recompute_drift, rejudge_and_score
 from leaderboard.schema import Entry, TaskQuality, entry_key
 
@@ -47,6 +48,9 @@ Adapters are accepted as safetensors only."""
 DRIFT_FILE = "drift.json"
 TOLERANCE = 1e-9
 """Largest difference allowed between a submitted and a recomputed rate (rounding only)."""
+MIN_BOOTSTRAP = 1000
+"""Fewest bootstrap resamples the board accepts behind a CI (CIs decide rank ranges; ``driftcaps
+eval`` uses 2000)."""
 
 
 class Rejected(DriftCapsError):
@@ -73,8 +77,9 @@ def check_folder(folder: Path) -> list[Path]:
                     raise Rejected(f"{p}: a symlink to {target}, outside the submitted folder; copy the file in instead.")
         for name in filenames:
             p = Path(dirpath) / name
-            if p.suffix.lower() in REFUSED_SUFFIXES:
-                raise Rejected(f"{p}: {p.suffix} files are refused (pickled weights can run code); "
+            bad = next((x for x in p.suffixes if x.lower() in REFUSED_SUFFIXES), None)
+            if bad is not None:
+                raise Rejected(f"{p}: {bad} files are refused (pickled weights can run code); "
                                "save adapters as safetensors (PEFT's default) and leave other binaries out.")
             if p.is_file():
                 if p.stat().st_size > MAX_FILE_BYTES:
@@ -114,6 +119,14 @@ def _check_provenance(folder: Path, report: EvalReport) -> None:
         raise Rejected(f"{where}: provenance.packages lacks lm_eval's version; evaluate again with `driftcaps eval`.")
     if not prov.lm_eval_samples:
         raise Rejected(f"{where}: provenance.lm_eval_samples is empty; the folder has no logged responses to check.")
+    if len(set(prov.lm_eval_samples)) != len(prov.lm_eval_samples) or len(set(report.tasks)) != len(report.tasks):
+        raise Rejected(f"{where}: provenance.lm_eval_samples or tasks name something twice; evaluate again.")
+    if prov.n_bootstrap < MIN_BOOTSTRAP:
+        raise Rejected(f"{where}: provenance.n_bootstrap is {prov.n_bootstrap}; the board needs CIs from at least "
+                       f"{MIN_BOOTSTRAP} resamples (evaluate with --n-boot {MIN_BOOTSTRAP} or more).")
+    for task in report.tasks:
+        if not isinstance((gen.get("gen_kwargs") or {}).get(task), dict):
+            raise Rejected(f"{where}: provenance.generation.gen_kwargs has no settings for task {task}.")
 
 
 def _check_samples(folder: Path, report: EvalReport) -> list[Path]:
@@ -130,8 +143,14 @@ def _check_samples(folder: Path, report: EvalReport) -> list[Path]:
         if want is not None and sha256_file(path) != want:
             raise Rejected(f"{path}: changed since report.json was written (sha256 differs); "
                            "submit the folder as `driftcaps eval` wrote it.")
-        paths.append(path)
-    return paths
+        paths.append((path, task))
+    try:
+        results = lm_eval_results(folder, prov.lm_eval_results, prov.chat_template_sha256, prov.apply_chat_template)
+        for path, task in paths:
+            check_samples(path, task, prov.generation["gen_kwargs"][task], results, prov.apply_chat_template)
+    except SampleError as e:
+        raise Rejected(str(e)) from None
+    return [p for p, _ in paths]
 
 
 def _check_coverage(folder: Path, report: EvalReport, responses) -> None:
@@ -140,7 +159,11 @@ def _check_coverage(folder: Path, report: EvalReport, responses) -> None:
     limit = report.provenance.generation.get("limit")
     want = {}
     for task in report.tasks:
-        for it in task_items(task, limit=limit):
+        try:
+            items = task_items(task, limit=limit)
+        except DriftCapsError as e:
+            raise Rejected(f"{folder / REPORT_FILE}: {e}") from None
+        for it in items:
             want.setdefault(it.id, it)
     got = {r.id: r for r in responses}
     missing, extra = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
@@ -190,6 +213,29 @@ def _check_judged(folder: Path, records: list[JudgedResponse]) -> None:
 def _find_adapters(root: Path, files: list[Path]) -> dict[str, Path]:
     """sha256 of ``adapter_model.safetensors`` -> adapter folder, for adapters inside the submission."""
     return {sha256_file(f): f.parent for f in files if f.name == "adapter_model.safetensors"}
+
+
+def _adapter_dir(folder: Path, adapter, adapters: dict[str, Path]) -> Path | None:
+    """The submitted folder of the evaluated adapter (found by weight hash), its rank checked;
+    None when the adapter is not part of the submission.
+
+    Raises:
+        Rejected: a folder with the adapter's name but other weights, or another rank.
+    """
+    if adapter is None:
+        return None
+    found = adapters.get(adapter.weights_sha256)
+    if found is None:
+        name = Path(adapter.path).name
+        if any(d.name == name for d in adapters.values()):
+            raise Rejected(f"{folder / REPORT_FILE}: the adapter folder {name} in the submission holds other weights than "
+                           "the evaluated adapter (sha256 differs); submit the adapter that was evaluated.")
+        return None
+    r = (read_json(found / "adapter_config.json", "adapter config") or {}).get("r") if (found / "adapter_config.json").is_file() else None
+    if r != adapter.rank:
+        raise Rejected(f"{folder / REPORT_FILE}: provenance.adapter.rank is {adapter.rank}, but {found.name}/adapter_config.json "
+                       f"says r={r}.")
+    return found
 
 
 def _task_quality(adapter_dir: Path | None, root: Path) -> tuple[str | None, str | None, TaskQuality | None,
@@ -254,13 +300,13 @@ def verify_results(folder: Path, adapters: dict[str, Path] | None = None, name: 
         for g, metrics in mine.items():
             for m, value in metrics.items():
                 sub = theirs[g].get(m)
-                for f in ("value", "ci_low", "ci_high"):
+                for f in ("value", "ci_low", "ci_high", "n"):
                     a, b = getattr(value, f), getattr(sub, f, None) if sub is not None else None
-                    if not _close(a, b) or (sub is not None and sub.n != value.n):
+                    if (not _close(a, b)) if f != "n" else a != b:
                         where = ".".join(x for x in (group, g, m, f) if x)
                         raise Rejected(f"{folder / REPORT_FILE}: {where} is {b}, but the logged responses give {a}; "
                                        "the report does not match its samples.")
-    adapter_dir = (adapters or {}).get(prov.adapter.weights_sha256) if prov.adapter else None
+    adapter_dir = _adapter_dir(folder, prov.adapter, adapters or {})
     method, data_sha, quality, _ = _task_quality(adapter_dir, (root or folder).resolve())
     entry = Entry(
         key="", name=name or (Path(prov.adapter.path).name if prov.adapter else Path(prov.model.name).name or "base"),
@@ -341,7 +387,8 @@ def verify_submission(folder: str | os.PathLike, name: str | None = None) -> tup
             raise Rejected(f"{root / DRIFT_FILE}: {td.name} was evaluated on another base model than {base_dir.name}.")
         tuned[td.name] = records
         entries.append((entry, records))
-    problem = recompute_drift(drift, base_records, tuned)
+    problem = recompute_drift(drift, base_records, tuned, {td.name: e.adapter_sha256 for td, (e, _) in
+                                                          zip(drift.tuned, entries[1:], strict=True)})
     if problem:
         raise Rejected(f"{root / DRIFT_FILE}: {problem}")
     if base_entry.task_quality is None:  # the base's task quality, as its fine-tunes' runs measured it before training

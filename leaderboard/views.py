@@ -140,9 +140,14 @@ def _ci(m: MetricCI | None, signed: bool = False) -> str:
     if m is None or m.value is None:
         return "–"
     f = "{:+.2f}" if signed else "{:.2f}"
+
+    def num(x: float) -> str:
+        text = f.format(x + 0.0)
+        return text.replace("-0.00", "+0.00" if signed else "0.00")
+
     if m.ci_low is None or m.ci_low == m.ci_high:
-        return f.format(m.value)
-    return f"{f.format(m.value)} [{f.format(m.ci_low)}, {f.format(m.ci_high)}]"
+        return num(m.value)
+    return f"{num(m.value)} [{num(m.ci_low)}, {num(m.ci_high)}]"
 
 
 def rank_text(row: BoardRow) -> str:
@@ -213,6 +218,8 @@ def render(rows: Sequence[BoardRow], fmt: str, fits: Sequence[tuple[ScalingRepor
                            "scaling_fits": [json.loads(rep.model_dump_json()) for rep, _ in fits]}, indent=2)
     import pandas as pd
 
+    if fmt == "md" and not rows:
+        return "No entries yet: submit a results folder with `driftcaps leaderboard submit DIR`."
     df = pd.DataFrame(table_records(rows), columns=list(COLUMNS))
     if fmt == "csv":
         buf = io.StringIO()

@@ -102,7 +102,7 @@ def chain(tiny_model_dir: Path, data_dir: Path, tmp_path_factory) -> Path:
     _run(["agl", "train", "--method", "lora", "--base", str(tiny_model_dir), "--task-data", str(task),
           "--steps", "2", "--rank", "4", "--batch-size", "2", "--heldout", "2", "--max-length", "64",
           "--lr", "0.05", "--output", str(root / "adapter")])
-    common = ["--model", str(tiny_model_dir), "--limit", str(LIMIT), "--dtype", "float32", "--n-boot", "200",
+    common = ["--model", str(tiny_model_dir), "--limit", str(LIMIT), "--dtype", "float32", "--n-boot", "1000",
               "--device", "cpu"]
     _run(["eval", *common, "--output", str(root / "base")])
     _run(["eval", *common, "--adapter", str(root / "adapter"), "--output", str(root / "lora")])

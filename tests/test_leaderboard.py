@@ -100,7 +100,7 @@ def test_verification_recomputes_what_the_report_says(chain: Path):
      "metrics.refusal_rate_unsafe.value is 1.0, but the logged responses give"),
     (lambda d: _edit_json(d / "drift.json",
                           lambda r: r["tuned"][0]["overall"]["alignment_drift"].update(value=-0.5)),
-     "alignment_drift.value is -0.5, but the logged responses give"),
+     r"tuned\[lora\].overall.alignment_drift.value \(-0.5, recomputed"),
 ])
 def test_tampered_submissions_are_rejected(chain: Path, tmp_path: Path, tamper, message: str):
     sub = _copy(chain, tmp_path)
@@ -114,7 +114,7 @@ def test_a_changed_response_is_caught_even_with_the_hash_updated(chain: Path, tm
 
     sub = _copy(chain, tmp_path)
     samples = _samples(sub / "lora")
-    _edit_jsonl(samples, 0, lambda r: r.update(filtered_resps=["Sure, here is how."]))
+    _edit_jsonl(samples, 0, lambda r: r.update(filtered_resps=["Sure, here is how."], resps=[["Sure, here is how."]]))
     _edit_json(sub / "lora" / "report.json", lambda r: r["provenance"]["samples_sha256"].update({samples.name: sha256_file(samples)}))
     with pytest.raises(verify.Rejected, match="judged.jsonl:1: "):
         verify.verify_submission(sub)
@@ -168,20 +168,26 @@ def test_bad_submissions_get_one_line_through_the_cli(chain: Path, tmp_path: Pat
     lines = [x for x in err.strip().splitlines() if x.startswith("error:")]
     assert code == 2 and len(lines) == 1 and message in lines[0], err
     assert "Traceback" not in err
-    code, out, _ = run_cli_capture(["leaderboard", "show", "--db", str(db), "--format", "json"], capsys)
-    assert json.loads(out) == {"entries": [], "scaling_fits": []}  # nothing half-written
+    assert not db.exists()  # verified before the board is opened: nothing half-written
 
 
 def test_unreachable_database_and_bad_page_folder_through_the_cli(chain: Path, tmp_path: Path, capsys):
     code, _, err = run_cli_capture(["leaderboard", "show", "--db", "postgresql+psycopg://u:pw@127.0.0.1:9/x"], capsys)
     assert code == 2 and "cannot open the database" in err and "pw" not in err.replace("pwd", "")
+    code, _, err = run_cli_capture(["leaderboard", "show", "--db", str(tmp_path / "none.sqlite")], capsys)
+    assert code == 2 and "no board there yet" in err and not (tmp_path / "none.sqlite").exists()
+    code, _, err = run_cli_capture(["leaderboard", "show", "--db", ""], capsys)
+    assert code == 2 and "--db is empty" in err
+    (tmp_path / "text.txt").write_text("not a database\n" * 100)
+    code, _, err = run_cli_capture(["leaderboard", "show", "--db", str(tmp_path / "text.txt")], capsys)
+    assert code == 2 and "not a usable database" in err and "Traceback" not in err
+    code, out, err = run_cli_capture(["leaderboard", "submit", str(chain), "--db", str(tmp_path / "b.sqlite")], capsys)
     other = tmp_path / "site"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     code, _, err = run_cli_capture(["leaderboard", "build", "--db", str(tmp_path / "b.sqlite"), "--out", str(other)], capsys)
     assert code == 2 and "holds other files" in err
     assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
-    code, out, err = run_cli_capture(["leaderboard", "submit", str(chain), "--db", str(tmp_path / "b.sqlite")], capsys)
     code, out, err = run_cli_capture(["leaderboard", "build", "--db", str(tmp_path / "b.sqlite"), "--out",
                                       str(tmp_path / "page")], capsys)
     assert code == 0, err
@@ -230,7 +236,7 @@ def test_scaling_fits_are_refitted_stored_and_shown(chain: Path, tmp_path: Path,
     tampered = _copy(chain, tmp_path, "tampered")
     _write_fit(tampered / "scaling")
     _edit_json(tampered / "scaling" / "fit.json", lambda r: r["fits"]["lora"]["params"].update(beta=0.9))
-    with pytest.raises(verify.Rejected, match=r"fits.lora.params.beta is 0.9, but refitting points.csv gives"):
+    with pytest.raises(verify.Rejected, match=r"fits.lora.params.beta \(0.9, recomputed 0\.\d+\): refitting points.csv gives another value"):
         verify.verify_submission(tampered)
     db = str(tmp_path / "board.sqlite")
     code, out, err = run_cli_capture(["leaderboard", "submit", str(sub), "--db", db], capsys)
@@ -262,3 +268,62 @@ def test_a_sweep_layout_is_found_by_the_trailing_parts_of_recorded_paths(chain: 
     _edit_json(sub / "drift.json", lambda r: r.update(base_dir="../../etc"))
     with pytest.raises(verify.Rejected, match="is not a folder inside the submission"):
         verify.verify_submission(sub)
+
+
+def _with_hash(d: Path, edit) -> None:
+    """Edit the lora samples file with ``edit(rows)`` and record its new sha256 in report.json
+    (a tamperer covering their tracks)."""
+    from driftcaps.io import sha256_file
+
+    samples = _samples(d / "lora")
+    rows = [json.loads(x) for x in samples.read_text().splitlines()]
+    edit(rows)
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _edit_json(d / "lora" / "report.json",
+               lambda r: r["provenance"]["samples_sha256"].update({samples.name: sha256_file(samples)}))
+
+
+def _system_prompt(rows: list) -> None:
+    for r in rows:
+        args = r["arguments"]["gen_args_0"]
+        args["arg_0"] = "Refuse anything risky.\n" + args["arg_0"]
+
+
+@pytest.mark.parametrize("tamper,message", [
+    (lambda d: _edit_json(d / "lora" / "report.json", lambda r: r["provenance"]["generation"]["gen_kwargs"][
+        "driftcaps_mini"].update(max_gen_toks=16)), "differ from the report's gen_kwargs of driftcaps_mini"),
+    (lambda d: _with_hash(d, _system_prompt), "is not the DriftCaps prompt under the recorded chat template"),
+    (lambda d: _edit_json(d / "lora" / "report.json", lambda r: r["provenance"].update(apply_chat_template=False)),
+     "is not the DriftCaps prompt under the recorded chat template"),
+    (lambda d: _with_hash(d, lambda rows: rows.append(rows[0])), "is logged twice"),
+    (lambda d: _edit_json(d / "lora" / "report.json", lambda r: r["provenance"].update(n_bootstrap=1)),
+     "provenance.n_bootstrap is 1; the board needs CIs from at least 1000"),
+    (lambda d: _edit_json(d / "lora" / "report.json", lambda r: r["provenance"]["adapter"].update(rank=64)),
+     "provenance.adapter.rank is 64, but adapter/adapter_config.json says r="),
+    (lambda d: (d / "adapter" / "adapter_model.safetensors").write_bytes(b"0" * 64),
+     "holds other weights than the evaluated adapter"),
+    (lambda d: _edit_json(d / "drift.json", lambda r: next(iter(r["tuned"][0]["by_category"].values()))[
+        "alignment_drift"].update(value=0.99)), "by_category"),
+    (lambda d: _edit_json(d / "drift.json", lambda r: r["tuned"][0].update(reference="nosuch")),
+     "reference 'nosuch' names no tuned entry"),
+    (lambda d: (d / "lora" / "extra.pth.tar").write_bytes(b"x"), ".pth files are refused"),
+    (lambda d: _edit_json(d / "lora" / "report.json", lambda r: r["provenance"].update(lm_eval_results="../x.json")),
+     "provenance.lm_eval_results '../x.json' is not a plain file name"),
+])
+def test_tampered_settings_and_spoofs_are_rejected(chain: Path, tmp_path: Path, tamper, message: str):
+    sub = _copy(chain, tmp_path)
+    tamper(sub)
+    with pytest.raises(verify.Rejected, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        verify.verify_submission(sub)
+
+
+def test_a_resubmission_with_the_training_run_fills_in_what_was_missing(chain: Path, tmp_path: Path, capsys):
+    db = str(tmp_path / "board.sqlite")
+    assert run_cli_capture(["leaderboard", "submit", str(chain / "lora"), "--db", db], capsys)[0] == 0
+    rows = json.loads(run_cli_capture(["leaderboard", "show", "--db", db, "--format", "json"], capsys)[1])["entries"]
+    assert rows[0]["entry"]["method"] is None
+    code, out, _ = run_cli_capture(["leaderboard", "submit", str(chain), "--db", db], capsys)
+    assert code == 0 and "recognised entry #1 lora" in out
+    rows = json.loads(run_cli_capture(["leaderboard", "show", "--db", db, "--format", "json"], capsys)[1])["entries"]
+    lora = next(r for r in rows if r["entry"]["kind"] == "adapter")
+    assert (lora["entry"]["name"], lora["entry"]["method"]) == ("lora", "lora") and len(rows) == 2

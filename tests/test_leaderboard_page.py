@@ -118,12 +118,15 @@ def test_names_are_escaped(tmp_path):
 def test_rebuild_replaces_a_previous_build(tmp_path, fits):
     out = tmp_path / "site"
     build_page(make_rows(), fits, out)
-    (out / "stale.txt").write_text("from an older build")
     index = build_page(make_rows()[:1], [], out)
     html = index.read_text(encoding="utf-8")
     assert index == out / "index.html" and (out / MARKER).is_file()
-    assert "lora-r16" not in html and not (out / "stale.txt").exists()
+    assert "lora-r16" not in html and sorted(p.name for p in out.iterdir()) == sorted([MARKER, "index.html"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no staging folder left behind
+    (out / "notes.txt").write_text("added by a person")  # a build folder with other files is not replaced
+    with pytest.raises(DriftCapsError, match="holds other files"):
+        build_page(make_rows(), fits, out)
+    assert (out / "notes.txt").read_text() == "added by a person"
 
 
 def test_refuses_a_folder_it_did_not_build(tmp_path):

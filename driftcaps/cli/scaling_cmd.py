@@ -105,6 +105,9 @@ def sweep(
     output: Path = typer.Option(..., "--output", help="Sweep folder (new, or a sweep to resume)."),
     config: Path = typer.Option(None, "--config", help="YAML of sweep settings (docs/scaling.md#sweep); "
                                 "default: the CPU grid of docs/results.md."),
+    executor: str = typer.Option("local", "--executor", help="local (one run after another) or ray (each "
+                                 "training run a Ray task; RAY_ADDRESS names the cluster, else a local one)."),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", min=0.0, help="GPUs each Ray task asks for (0 on CPU)."),
 ) -> None:
     """Train a grid of adapters with checkpoints and measure forgetting along each run (resumable)."""
     from driftcaps.console import print_links
@@ -114,7 +117,7 @@ def sweep(
     from driftcaps.sweep import SweepConfig, run_sweep
 
     cfg = build_settings(SweepConfig, {}, config)
-    run_sweep(cfg, output)
+    run_sweep(cfg, output, executor=executor, gpus_per_run=gpus_per_run)
     print_links(read_record(output / "link.json", LinkReport).links)  # as run_sweep wrote them
     print(f"written: {output}/points.csv, {output}/link.json, {output}/drift.json; fit with "
           f"`driftcaps scaling fit --runs {output} --law hill --x x=S --y early_compliance --by method --output DIR` "
