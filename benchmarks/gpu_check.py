@@ -17,14 +17,14 @@ from pathlib import Path
 AGREEMENT_TARGET = 0.95
 
 
-def _eval(model: str, adapter: str | None, backend: str, out: Path) -> dict:
+def _eval(model: str, adapter: str | None, backend: str, out: Path, limit: int | None = None) -> dict:
     from driftcaps.errors import DriftCapsError
     from driftcaps.evaluate import EvalSettings, run_eval
 
     t = time.perf_counter()
     try:
         report = run_eval(EvalSettings(model=model, adapter=adapter, output=out, backend=backend, dtype="bfloat16",
-                                       tasks=["driftcaps_mini"], overwrite=True))
+                                       tasks=["driftcaps_mini"], overwrite=True, limit=limit))
     except (DriftCapsError, ImportError) as e:
         return {"ok": False, "error": str(e)[:300]}
     wall = time.perf_counter() - t
@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--adapter", default=None)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--limit", type=int, default=None, help="Prompts per run (a quick smoke run; default: all 234).")
     args = ap.parse_args()
 
     import torch
@@ -85,7 +86,7 @@ def main() -> None:
     for backend in ("hf", "vllm"):
         for name, adapter in targets.items():
             folder = args.out / f"{backend}-{name}"
-            run = _eval(args.model, adapter, backend, folder)
+            run = _eval(args.model, adapter, backend, folder, args.limit)
             if run["ok"]:
                 run["new_tokens"] = _tokens(folder, tok)
                 run["tokens_per_s"] = round(run["new_tokens"] / run["wall_s"], 1)

@@ -9,7 +9,8 @@
 # Settings by environment: MODEL (default qwen2.5-coder-0.5b-instruct, prepared from PyPI; or a
 #   model folder / Hub id), ADAPTER (a PEFT adapter folder; default: runs/demo/adapter if present,
 #   else a 14-step LoRA trained here with the demo's settings), PYTHON (default python3),
-#   WHEELS (a folder of wheels to install from without network, default .whl if present).
+#   WHEELS (a folder of wheels to install from without network, default .whl if present),
+#   LIMIT (prompts per run, for a quick smoke run; default all 234).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUTDIR=${OUT:-runs/gpu_check}
@@ -42,4 +43,4 @@ if [ -z "${ADAPTER:-}" ]; then
   fi
 fi
 export MODEL ADAPTER
-$PY benchmarks/gpu_check.py --model "$MODEL" --adapter "$ADAPTER" --out "$OUTDIR" 2>&1 | tee -a "$LOG"
+$PY benchmarks/gpu_check.py --model "$MODEL" --adapter "$ADAPTER" --out "$OUTDIR" ${LIMIT:+--limit "$LIMIT"} 2>&1 | tee -a "$LOG"
