@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from driftcaps import __version__
+from driftcaps.comparable import FIELDS, mismatches, response_settings
 from driftcaps.drift import DriftReport, compute_drift, drift_mitigation, unpaired_ids
 from driftcaps.errors import DriftCapsError
 from driftcaps.judges import (
@@ -24,7 +25,7 @@ from driftcaps.judges.base import HarmJudge, RefusalJudge
 from driftcaps.plots import plot_drift
 from driftcaps.provenance import now_iso
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
-from driftcaps.responses import lm_eval_model_args, load_responses
+from driftcaps.responses import find_results, lm_eval_model_args, load_responses
 from driftcaps.schema import write_record
 from driftcaps.stats import N_BOOT
 
@@ -50,14 +51,12 @@ def _base_identity(folder: str | Path, report: EvalReport | None) -> str | None:
     return lm_eval_model_args(folder).get("pretrained")
 
 
-def _generation(report: EvalReport | None) -> dict | None:
-    """The generation settings a report's responses were made with (per-task kwargs merged,
-    plus dtype); None for folders without a report."""
-    if report is None:
+def _settings(folder: str | Path, report: EvalReport | None) -> dict | None:
+    """The response-changing settings of a folder (:func:`driftcaps.comparable.response_settings`),
+    or None when it has no lm-eval results file to read them from."""
+    if find_results(folder) is None:
         return None
-    gen = report.provenance.generation
-    merged = {k: v for kwargs in (gen.get("gen_kwargs") or {}).values() for k, v in (kwargs or {}).items()}
-    return {**merged, "dtype": gen.get("dtype")}
+    return response_settings(folder, report.provenance.generation.get("backend") if report else None)
 
 
 def load_judged(folder: str | Path, refusal: RefusalJudge, harm: HarmJudge) -> list[JudgedResponse]:
@@ -68,7 +67,7 @@ def load_judged(folder: str | Path, refusal: RefusalJudge, harm: HarmJudge) -> l
 def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | None = None,
               refusal_judge: str | None = None, harm_judge: str | None = None,
               n_boot: int = N_BOOT, seed: int = 0, names: list[str] | None = None,
-              reference: str | None = None) -> tuple[DriftReport, list[str]]:
+              reference: str | None = None, allow_mismatch: list[str] | None = None) -> tuple[DriftReport, list[str]]:
     """Compute drift of each ``tuned`` folder against ``base``; write JSON and PNG when ``output``
     is given (``output`` and ``output`` with suffix ``.png``).
 
@@ -76,14 +75,20 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
     and budget), every other entry also gets its drift mitigation DM = 1 − AD / AD_reference
     with a paired bootstrap CI (``docs/metrics.md#drift-mitigation``).
 
+    Base and tuned runs must have been generated alike (:mod:`driftcaps.comparable`: chat
+    template, system instruction, new tokens, stop strings, sampling, dtype, batch size, backend,
+    no lm-eval response cache); ``allow_mismatch`` names the fields to accept anyway, and the
+    report records them.
+
     Returns:
-        (report, warnings): warnings name prompts present on one side only and tuned runs
-        generated with other settings (new tokens, sampling, dtype) than the base.
+        (report, warnings): warnings name prompts present on one side only and folders whose
+        settings could not be read (no lm-eval results file).
 
     Raises:
         DriftCapsError: a folder without samples, a tuned folder made on another base model (or
-            the base folder itself), no shared prompts, a ``reference`` that names no tuned
-            entry, or a bad output path.
+            the base folder itself) or generated with other settings (naming the fields), no
+            shared prompts, a ``reference`` that names no tuned entry, an unknown
+            ``allow_mismatch`` field, or a bad output path.
     """
     if not tuned:
         raise DriftCapsError("no --tuned folder given; pass at least one results folder of a tuned model.")
@@ -98,6 +103,11 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
     if reference is not None and reference not in labels:
         raise DriftCapsError(f"--reference {reference!r} names no tuned entry; choose one of {', '.join(labels)}.")
     base_id = _base_identity(base, base_report)
+    unknown = sorted(set(allow_mismatch or ()) - set(FIELDS))
+    if unknown:
+        raise DriftCapsError(f"--allow-mismatch {unknown[0]}: not a setting; choose from {', '.join(FIELDS)}.")
+    allow = set(allow_mismatch or ())
+    base_settings = _settings(base, base_report)
     judged = {}
     for label, folder in zip(labels, tuned, strict=True):
         if Path(folder).resolve() == Path(base).resolve():
@@ -107,12 +117,17 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         if base_id and tuned_id and base_id != tuned_id:
             raise DriftCapsError(f"{folder}: its responses come from another base model than {base} "
                                  f"({tuned_id[:60]} vs {base_id[:60]}); drift compares a model with its own fine-tune.")
-        base_gen, tuned_gen = _generation(base_report), _generation(report)
-        if base_gen and tuned_gen and base_gen != tuned_gen:
-            diff = sorted(k for k in base_gen.keys() | tuned_gen.keys() if base_gen.get(k) != tuned_gen.get(k))
-            warnings.append(f"{folder}: generated with other settings than the base ("
-                            + ", ".join(f"{k} {tuned_gen.get(k)} vs {base_gen.get(k)}" for k in diff)
-                            + "); the drift mixes them with the fine-tune: evaluate both alike.")
+        tuned_settings = _settings(folder, report)
+        if base_settings is None or tuned_settings is None:
+            warnings.append(f"{folder}: no lm-eval results file beside the samples of {folder if tuned_settings is None else base}; "
+                            "the generation settings of the two runs could not be compared.")
+        else:
+            bad = mismatches(base_settings, tuned_settings, allow)
+            if bad:
+                fields = sorted({b.split(" ", 1)[0] for b in bad})
+                raise DriftCapsError(f"--tuned {folder}: generated with other settings than the base ({'; '.join(bad)}); "
+                                     "the drift would mix them with the fine-tune: evaluate both alike, or pass "
+                                     + " ".join(f"--allow-mismatch {f}" for f in fields) + " to accept it.")
         recs = judged[label] = load_judged(folder, refusal, harm)
         only_b, only_t = unpaired_ids(base_records, recs)
         if only_b or only_t:
@@ -131,6 +146,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         base_dir=str(Path(base)), base_model=base_report.provenance.model if base_report else None,
         judges=[refusal.info(), harm.info()],
         n_bootstrap=n_boot, seed=seed, created_at=now_iso(), driftcaps_version=__version__, tuned=entries,
+        allowed_mismatches=sorted(allow),
     )
     if output is not None:
         out = Path(output)

@@ -88,6 +88,7 @@ class DriftReport(VersionedRecord):
     prompts. Read one back with :func:`read_drift_report`."""
 
     KIND = "driftcaps.drift"
+    SCHEMA_VERSION = 2  # 2: allowed_mismatches
     base_dir: str
     base_model: ModelInfo | None = None
     judges: list[JudgeInfo]
@@ -96,6 +97,9 @@ class DriftReport(VersionedRecord):
     created_at: str
     driftcaps_version: str
     tuned: list[TunedDrift]
+    allowed_mismatches: list[str] = []
+    """Generation settings that differ between the base and a tuned run, accepted by the user
+    (``--allow-mismatch``; :mod:`driftcaps.comparable`); empty when the runs were made alike."""
 
 
 def read_drift_report(path: str | os.PathLike) -> DriftReport:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from driftcaps import __version__, backends
 from driftcaps.adapters import AdapterInfo, check_adapter
@@ -60,6 +60,8 @@ class EvalSettings(Settings):
         None, description="Generation batch: an integer >= 1 or auto (default: 32 on CPU, auto on GPU).")
     apply_chat_template: bool = Field(True, description="Wrap each prompt in the model's chat template "
                                       "(recommended).", json_schema_extra={"flag": "--chat-template/--no-chat-template"})
+    system_instruction: str | None = Field(None, description="A system prompt, passed to lm-eval's system "
+                                           "instruction inside the chat template (needs --chat-template).")
     refusal_judge: str = Field(DEFAULT_REFUSAL_JUDGE, description="Refusal judge (see `driftcaps judge --help`).")
     harm_judge: str = Field(DEFAULT_HARM_JUDGE, description="Harm judge (see `driftcaps judge --help`).")
     tensor_parallel_size: int | None = Field(None, ge=1, description="vLLM: GPUs per model replica (tensor parallelism).")
@@ -86,6 +88,14 @@ class EvalSettings(Settings):
         unknown = [t for t in v if t not in known_tasks()]
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; choose from {', '.join(known_tasks())}")
+        return v
+
+    @field_validator("system_instruction")
+    @classmethod
+    def _system_needs_template(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and not info.data.get("apply_chat_template", True):
+            raise ValueError("needs the chat template (without it lm-eval glues the text to the prompt with no "
+                             "separator); drop --no-chat-template")
         return v
 
     def check_machine(self) -> EvalSettings:
@@ -187,7 +197,8 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
             model_args=None if preload else model_args, tasks=list(s.tasks),
             task_manager=TaskManager(include_path=str(tasks_dir()), include_defaults=False,
                                      metadata={"data_dir": str(data)}),
-            apply_chat_template=s.apply_chat_template, log_samples=True, predict_only=True, limit=s.limit,
+            apply_chat_template=s.apply_chat_template, system_instruction=s.system_instruction,
+            log_samples=True, predict_only=True, limit=s.limit,
             device=device, batch_size=batch, random_seed=s.seed, numpy_random_seed=s.seed,
             torch_random_seed=s.seed, fewshot_random_seed=s.seed, evaluation_tracker=tracker,
             gen_kwargs={"max_gen_toks": s.max_gen_toks} if s.max_gen_toks else None,
@@ -217,6 +228,7 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
                 adapter=adapter,
                 generation={"backend": s.backend, "model_args": model_args, "dtype": s.dtype, "device": device,
                             "batch_size": batch, "limit": s.limit, "gen_kwargs": gen,
+                            "system_instruction": s.system_instruction,
                             "loader": "driftcaps preload (requires_grad kept)" if preload else "lm-eval"},
                 apply_chat_template=s.apply_chat_template,
                 chat_template_sha256=lm_results.get("chat_template_sha") or (sha256_text(template) if template else None),

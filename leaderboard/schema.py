@@ -105,7 +105,7 @@ class Entry(Record):
 
 def _response_settings(generation: dict[str, Any]) -> dict[str, Any]:
     """The generation settings that can change a response (not device or loader)."""
-    return {k: generation.get(k) for k in ("backend", "dtype", "limit", "gen_kwargs")}
+    return {k: generation.get(k) for k in ("backend", "dtype", "batch_size", "limit", "gen_kwargs", "system_instruction")}
 
 
 def entry_key(base_sha256: str, adapter_sha256: str | None, signature: dict[str, Any]) -> str:

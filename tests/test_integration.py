@@ -48,10 +48,13 @@ def test_max_gen_toks_is_used_recorded_and_warned_about_in_drift(chain: Path, ti
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     texts = [json.loads(x)["response"] for x in (tmp_path / "short" / "judged.jsonl").read_text().splitlines()]
     assert max(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts) <= 3
+    code, out, err = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(tmp_path / "short"),
+                              "--output", str(tmp_path / "d.json"), "--n-boot", "20"], capsys)
+    assert_one_line_error(code, err, "generated with other settings than the base (max_gen_toks 3 vs 128)")
+    assert "--allow-mismatch max_gen_toks" in err and not (tmp_path / "d.json").exists()
     code, out, _ = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(tmp_path / "short"),
-                            "--output", str(tmp_path / "d.json"), "--n-boot", "20"], capsys)
-    assert code == 0
-    assert "generated with other settings than the base (max_gen_toks 3 vs 128)" in out
+                            "--output", str(tmp_path / "d.json"), "--n-boot", "20", "--allow-mismatch", "max_gen_toks"], capsys)
+    assert code == 0 and json.loads((tmp_path / "d.json").read_text())["allowed_mismatches"] == ["max_gen_toks"]
     code, out, _ = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(chain / "lora"),
                             "--output", str(tmp_path / "d2.json"), "--n-boot", "20"], capsys)
     assert code == 0 and "other settings" not in out

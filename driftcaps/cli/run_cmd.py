@@ -43,13 +43,18 @@ def register(app: typer.Typer) -> None:
         n_boot: int = typer.Option(N_BOOT, "--n-boot", min=1, help="Paired bootstrap resamples."),
         seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
         reference: str = typer.Option(None, "--reference", help="--name of the plain-LoRA run: the others get drift mitigation DM = 1 - AD/AD_reference."),
+        allow_mismatch: list[str] = typer.Option(None, "--allow-mismatch", help="Accept base and tuned runs that differ in this "
+                                                 "generation setting (repeatable; recorded in the report): chat_template, "
+                                                 "system_instruction, max_gen_toks, until, do_sample, temperature, dtype, "
+                                                 "batch_size, backend, use_cache."),
     ) -> None:
         """Paired drift of tuned models against the base: AD, ΔHR, ΔORR, flips, McNemar, per category."""
         from driftcaps.compare import run_drift
         from driftcaps.console import print_drift
 
         report, warnings = run_drift(base, list(tuned), output, refusal_judge, harm_judge, n_boot, seed,
-                                     names=list(name) if name else None, reference=reference)
+                                     names=list(name) if name else None, reference=reference,
+                                     allow_mismatch=list(allow_mismatch) if allow_mismatch else None)
         for w in warnings:
             print(f"warning: {w}")
         print_drift(report)
