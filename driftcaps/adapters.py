@@ -77,6 +77,11 @@ def _shape_mismatch(weights: Path, model_path: str) -> str | None:
         for key in f.keys():
             m = re.match(r"^base_model\.model\.(.+)\.lora_([AB])\.weight$", key)
             if not m:
+                full = re.match(r"^base_model\.model\.(.+)\.(weight|bias)$", key)  # modules_to_save: whole tensors
+                if full:
+                    problem = _full_tensor_mismatch(model, full.group(1), full.group(2), tuple(f.get_slice(key).get_shape()))
+                    if problem:
+                        return problem
                 continue
             name, ab = m.groups()
             try:
@@ -88,6 +93,20 @@ def _shape_mismatch(weights: Path, model_path: str) -> str | None:
             if side is None or (ab == "A" and shape[1] != side) or (ab == "B" and shape[0] != side):
                 want = f"(r, {side})" if ab == "A" else f"({side}, r)"
                 return f"{name}.lora_{ab} has shape {shape}, the model's layer needs {want}"
+    return None
+
+
+def _full_tensor_mismatch(model, name: str, kind: str, shape: tuple) -> str | None:
+    """A whole tensor saved with the adapter (``modules_to_save``, e.g. a resized ``lm_head`` or
+    embedding) against the model's own: None when the shapes agree."""
+    try:
+        layer = model.get_submodule(name)
+    except AttributeError:
+        return f"module {name} (saved whole, modules_to_save) does not exist in the model"
+    own = getattr(layer, kind, None)
+    if own is not None and tuple(own.shape) != shape:
+        hint = " (a resized vocabulary: resize the base model's embeddings too, and evaluate that model)" if shape[:1] != tuple(own.shape)[:1] else ""
+        return f"{name}.{kind} (modules_to_save) has shape {shape}, the model's is {tuple(own.shape)}{hint}"
     return None
 
 

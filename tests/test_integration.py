@@ -220,3 +220,23 @@ def test_drift_mitigation_against_a_reference(chain: Path, tmp_path: Path, capsy
     code, _, err = run_cli(["drift", "--base", str(chain / "base"), "--tuned", str(chain / "lora"),
                             "--reference", "agl", "--output", str(tmp_path / "x.json")], capsys)
     assert_one_line_error(code, err, "--reference 'agl' names no tuned entry")
+
+
+def test_a_resized_lm_head_in_modules_to_save_is_named_before_loading(chain: Path, tiny_model_dir: Path, tmp_path: Path,
+                                                                       capsys):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    ad = tmp_path / "resized"
+    shutil.copytree(chain / "adapter", ad)
+    tensors = load_file(str(ad / "adapter_model.safetensors"))
+    cfg = json.loads((ad / "adapter_config.json").read_text())
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    tensors["base_model.model.lm_head.weight"] = torch.zeros(config["vocab_size"] + 8, config["hidden_size"])
+    save_file(tensors, str(ad / "adapter_model.safetensors"))
+    (ad / "adapter_config.json").write_text(json.dumps({**cfg, "modules_to_save": ["lm_head"]}))
+    code, _, err = run_cli(["eval", "--model", str(tiny_model_dir), "--adapter", str(ad), "--limit", "2", "--device", "cpu",
+                            "--output", str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, err, f"lm_head.weight (modules_to_save) has shape ({config['vocab_size'] + 8}, "
+                                     f"{config['hidden_size']}), the model's is ({config['vocab_size']}, {config['hidden_size']})")
+    assert "resized vocabulary" in err and not (tmp_path / "out").exists()

@@ -274,3 +274,15 @@ def test_harm_skips_rows_labelled_safe(tmp_path: Path):
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert rows[0]["harmful"] is None and rows[0]["harm_score"] is None
     assert rows[1]["harmful"] is True and rows[2]["harmful"] is False
+
+
+def test_utf16_csv_is_read_and_utf16_without_bom_is_named(tmp_path):
+    from driftcaps.judges.table import read_table
+
+    text = "prompt,response\r\nHow do I bake bread?,Mix flour and water.\r\n"
+    (tmp_path / "bom.csv").write_bytes(text.encode("utf-16"))  # with a byte-order mark, as Excel writes it
+    columns, rows = read_table(tmp_path / "bom.csv")
+    assert columns == ["prompt", "response"] and rows == [{"prompt": "How do I bake bread?", "response": "Mix flour and water."}]
+    (tmp_path / "nobom.csv").write_bytes(text.encode("utf-16-le"))
+    with pytest.raises(DriftCapsError, match="looks like UTF-16 or UTF-32 text without a byte-order mark; save it as UTF-8"):
+        read_table(tmp_path / "nobom.csv")

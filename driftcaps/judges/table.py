@@ -83,6 +83,14 @@ def _decode(path: Path) -> str:
         raise DriftCapsError(f"{path}: is a folder, not a .csv or .jsonl file.") from None
     except OSError as e:
         raise DriftCapsError(f"{path}: cannot read ({e.strerror or e}).") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark (Excel's "Unicode text")
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DriftCapsError(f"{path}: starts with a UTF-16 byte-order mark but is not valid UTF-16; "
+                                 "save it as UTF-8.") from None
+    if raw.count(b"\x00") > len(raw) // 4:
+        raise DriftCapsError(f"{path}: looks like UTF-16 or UTF-32 text without a byte-order mark; save it as UTF-8.")
     text = raw.decode("utf-8-sig", errors="replace")
     if "\ufffd" in text:
         bad = text.count("\ufffd") - raw.decode("utf-8-sig", errors="ignore").count("\ufffd")
