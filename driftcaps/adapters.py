@@ -110,9 +110,27 @@ def _full_tensor_mismatch(model, name: str, kind: str, shape: tuple) -> str | No
     return None
 
 
+def _check_peft_config(folder: Path) -> None:
+    """``adapter_config.json`` must be readable by the installed PEFT (a config from a newer PEFT,
+    with an unknown ``peft_type`` or fields, otherwise fails deep inside loading).
+
+    Raises:
+        DriftCapsError: naming the file, the installed PEFT version and the fix.
+    """
+    import peft
+
+    try:
+        peft.PeftConfig.from_pretrained(str(folder))
+    except Exception as e:  # PEFT raises KeyError, TypeError or ValueError here  # noqa: BLE001
+        raise DriftCapsError(f"{folder / 'adapter_config.json'}: PEFT {peft.__version__} cannot read it "
+                             f"({type(e).__name__}: {str(e)[:120]}); upgrade peft or save the adapter with this "
+                             "version.") from None
+
+
 def check_adapter(folder: str | Path, model: ModelInfo) -> AdapterInfo:
     """Check that the adapter in ``folder`` fits ``model``; return its description.
 
+    0. ``adapter_config.json`` must be readable by the installed PEFT.
     1. ``run.json`` (adapters of ``driftcaps agl train``): the base weight hash must match when
        both are known, else the architecture summary.
     2. Local models: every LoRA tensor must fit a linear layer of the model (shapes, layer names).
@@ -123,6 +141,7 @@ def check_adapter(folder: str | Path, model: ModelInfo) -> AdapterInfo:
             (the message names both and the fix).
     """
     info = adapter_info(folder)
+    _check_peft_config(Path(folder))
     run_path = Path(folder) / "run.json"
     if run_path.is_file():
         run = validate_record(_RunBase, read_json(run_path, "training run record"), run_path,
