@@ -240,3 +240,36 @@ def test_a_resized_lm_head_in_modules_to_save_is_named_before_loading(chain: Pat
     assert_one_line_error(code, err, f"lm_head.weight (modules_to_save) has shape ({config['vocab_size'] + 8}, "
                                      f"{config['hidden_size']}), the model's is ({config['vocab_size']}, {config['hidden_size']})")
     assert "resized vocabulary" in err and not (tmp_path / "out").exists()
+
+
+def test_the_same_seed_gives_byte_identical_reports_apart_from_created_at(chain: Path, tiny_model_dir: Path,
+                                                                          tmp_path: Path):
+    """Determinism (issue 13): an evaluation and a drift report made again with the same seed are
+    the same bytes once the one timestamp field, ``created_at``, is set aside (the command line
+    differs only by the output path, which is normalised here)."""
+    _run(["eval", "--model", str(tiny_model_dir), "--limit", str(LIMIT), "--dtype", "float32", "--n-boot", "1000",
+          "--device", "cpu", "--output", str(tmp_path / "again")])
+
+    def canonical(path: Path, folder: Path) -> str:
+        data = json.loads(path.read_text())
+        prov = data.get("provenance", data)
+        prov.pop("created_at", None)
+        data.pop("created_at", None)
+        if "command" in prov:
+            prov["command"] = None  # the command line names the output folder
+        text = json.dumps(data, sort_keys=True)
+        return text.replace(str(folder), "FOLDER")
+
+    first = canonical(chain / "base" / "report.json", chain / "base")
+    again = canonical(tmp_path / "again" / "report.json", tmp_path / "again")
+    names = json.loads((tmp_path / "again" / "report.json").read_text())["provenance"]
+    first_names = json.loads((chain / "base" / "report.json").read_text())["provenance"]
+    for key in ("lm_eval_results", "lm_eval_samples", "samples_sha256"):  # lm-eval names its files by the time
+        first = first.replace(json.dumps(first_names[key], sort_keys=True), "X")
+        again = again.replace(json.dumps(names[key], sort_keys=True), "X")
+    assert again == first
+    assert (tmp_path / "again" / "judged.jsonl").read_bytes() == (chain / "base" / "judged.jsonl").read_bytes()
+    _run(["drift", "--base", str(chain / "base"), "--tuned", str(chain / "lora"), "--output", str(tmp_path / "d.json"),
+          "--n-boot", "200"])
+    d1, d2 = (json.loads(p.read_text()) for p in (chain / "drift.json", tmp_path / "d.json"))
+    assert {k: v for k, v in d1.items() if k != "created_at"} == {k: v for k, v in d2.items() if k != "created_at"}
