@@ -202,13 +202,16 @@ def leaderboard_stage(out: Path) -> Path:
     local board ``OUT/board.sqlite`` (every number is re-judged and recomputed before it is
     stored; a rerun recognises the entries) and build its page ``OUT/leaderboard/index.html``."""
     import leaderboard
+    from leaderboard.page import build_page
+    from leaderboard.views import render
 
     db = str(out / "board.sqlite")
     result = leaderboard.submit(out, db=db)
     for i in result.stored + result.recognised:
         console.print(f"{'stored' if i in result.stored else 'already on the board:'} entry #{i} {result.names[i]}")
-    console.print(leaderboard.show(db, "md"))
-    return leaderboard.build(db, out / "leaderboard")
+    rows, fits, shown = leaderboard.rows(db)  # drift against the base is computed once, for the table and the page
+    console.print(render(rows, "md", fits))
+    return build_page(rows, fits, out / "leaderboard", source=shown)
 
 
 def forgetting_curve(out: Path, adapters: list[Path]) -> None:

@@ -16,7 +16,11 @@ from driftcaps.errors import DriftCapsError
 from driftcaps.io import iter_jsonl, read_json, sha256_text
 
 
-class SampleError(DriftCapsError):
+class Rejected(DriftCapsError):
+    """A submission the board refuses; the message is the one-line reason."""
+
+
+class SampleError(Rejected):
     """A logged sample that does not match its report (the message names file, line and field)."""
 
 

@@ -71,12 +71,6 @@ def rejudge_and_score(report: EvalReport, responses: list[Response], folder: Pat
     return records, compute_metrics(records, n_boot=max(prov.n_bootstrap, 1), seed=prov.seed)
 
 
-def _differs(a: float | None, b: float | None, tol: float = 1e-9) -> bool:
-    if a is None or b is None:
-        return a is not b
-    return not (math.isclose(a, b, abs_tol=tol) or (math.isnan(a) and math.isnan(b)))
-
-
 def recompute_drift(drift: DriftReport, base: list[JudgedResponse], tuned: dict[str, list[JudgedResponse]],
                     adapters: dict[str, str | None]) -> str | None:
     """Recompute every tuned entry of a drift report with its bootstrap size and seed: the

@@ -28,15 +28,16 @@ from pathlib import Path
 from driftcaps.data import manifest_sha256
 from driftcaps.drift import read_drift_report
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import iter_jsonl, read_json, sha256_file
+from driftcaps.io import iter_jsonl, sha256_file
 from driftcaps.judges.apply import JudgedResponse
 from driftcaps.provenance import now_iso
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
 from driftcaps.responses import responses_from_files
 from driftcaps.scaling.report import ScalingReport
-from leaderboard.checks import SampleError, check_samples, lm_eval_results
+from leaderboard.adapters import adapter_dir, find_adapters, task_quality
+from leaderboard.checks import Rejected, check_samples, lm_eval_results
 from leaderboard.recompute import recompute_drift, rejudge_and_score
-from leaderboard.schema import Entry, TaskQuality, entry_key
+from leaderboard.schema import Entry, entry_key
 
 MAX_FILE_BYTES = 64 << 20
 """Largest file accepted in a submission (64 MiB: a full DriftCaps samples file is ~10 MiB)."""
@@ -51,10 +52,6 @@ TOLERANCE = 1e-9
 MIN_BOOTSTRAP = 1000
 """Fewest bootstrap resamples the board accepts behind a CI (CIs decide rank ranges; ``driftcaps
 eval`` uses 2000)."""
-
-
-class Rejected(DriftCapsError):
-    """A submission the board refuses; the message is the one-line reason."""
 
 
 def check_folder(folder: Path) -> list[Path]:
@@ -144,12 +141,9 @@ def _check_samples(folder: Path, report: EvalReport) -> list[Path]:
             raise Rejected(f"{path}: changed since report.json was written (sha256 differs); "
                            "submit the folder as `driftcaps eval` wrote it.")
         paths.append((path, task))
-    try:
-        results = lm_eval_results(folder, prov.lm_eval_results, prov.chat_template_sha256, prov.apply_chat_template)
-        for path, task in paths:
-            check_samples(path, task, prov.generation["gen_kwargs"][task], results, prov.apply_chat_template)
-    except SampleError as e:
-        raise Rejected(str(e)) from None
+    results = lm_eval_results(folder, prov.lm_eval_results, prov.chat_template_sha256, prov.apply_chat_template)
+    for path, task in paths:
+        check_samples(path, task, prov.generation["gen_kwargs"][task], results, prov.apply_chat_template)
     return [p for p, _ in paths]
 
 
@@ -210,58 +204,6 @@ def _check_judged(folder: Path, records: list[JudgedResponse]) -> None:
         raise Rejected(f"{path}: {seen} verdicts for {len(mine)} logged responses.")
 
 
-def _find_adapters(root: Path, files: list[Path]) -> dict[str, Path]:
-    """sha256 of ``adapter_model.safetensors`` -> adapter folder, for adapters inside the submission."""
-    return {sha256_file(f): f.parent for f in files if f.name == "adapter_model.safetensors"}
-
-
-def _adapter_dir(folder: Path, adapter, adapters: dict[str, Path]) -> Path | None:
-    """The submitted folder of the evaluated adapter (found by weight hash), its rank checked;
-    None when the adapter is not part of the submission.
-
-    Raises:
-        Rejected: a folder with the adapter's name but other weights, or another rank.
-    """
-    if adapter is None:
-        return None
-    found = adapters.get(adapter.weights_sha256)
-    if found is None:
-        name = Path(adapter.path).name
-        if any(d.name == name for d in adapters.values()):
-            raise Rejected(f"{folder / REPORT_FILE}: the adapter folder {name} in the submission holds other weights than "
-                           "the evaluated adapter (sha256 differs); submit the adapter that was evaluated.")
-        return None
-    r = (read_json(found / "adapter_config.json", "adapter config") or {}).get("r") if (found / "adapter_config.json").is_file() else None
-    if r != adapter.rank:
-        raise Rejected(f"{folder / REPORT_FILE}: provenance.adapter.rank is {adapter.rank}, but {found.name}/adapter_config.json "
-                       f"says r={r}.")
-    return found
-
-
-def _task_quality(adapter_dir: Path | None, root: Path) -> tuple[str | None, str | None, TaskQuality | None,
-                                                                 TaskQuality | None]:
-    """(method, training-data sha256, task quality of the tuned model, of the base model before
-    training) from an adapter's ``run.json`` (AGL trainer); Nones when there is none."""
-    if adapter_dir is None:
-        return None, None, None, None
-    if not (adapter_dir / "run.json").is_file():  # a checkpoint-N folder: its run's method and data, no final quality
-        run = read_json(adapter_dir.parent / "run.json", "training run") if (
-            adapter_dir.name.startswith("checkpoint-") and (adapter_dir.parent / "run.json").is_file()) else None
-        if not isinstance(run, dict):
-            return None, None, None, None
-        return run.get("method"), (run.get("task_data") or {}).get("sha256"), None, None
-    run = read_json(adapter_dir / "run.json", "training run")
-    if not isinstance(run, dict):
-        return None, None, None, None
-    final, data = run.get("final") or {}, run.get("task_data") or {}
-    source = str((adapter_dir / "run.json").relative_to(root)) if root in adapter_dir.parents else str(adapter_dir / "run.json")
-    after = TaskQuality(task=data.get("name"), heldout_accuracy=final.get("heldout_accuracy"),
-                        heldout_task_loss=final.get("eval_task_loss"), source=source)
-    before = TaskQuality(task=data.get("name"), heldout_accuracy=final.get("heldout_accuracy_before"),
-                         heldout_task_loss=final.get("eval_task_loss_before"), source=f"{source} (before training)")
-    return run.get("method"), data.get("sha256"), after, before
-
-
 def verify_results(folder: Path, adapters: dict[str, Path] | None = None, name: str | None = None,
                    root: Path | None = None) -> tuple[Entry, list[JudgedResponse]]:
     """Verify one results folder of ``driftcaps eval`` (steps 2-5 of the module docstring).
@@ -306,8 +248,8 @@ def verify_results(folder: Path, adapters: dict[str, Path] | None = None, name: 
                         where = ".".join(x for x in (group, g, m, f) if x)
                         raise Rejected(f"{folder / REPORT_FILE}: {where} is {b}, but the logged responses give {a}; "
                                        "the report does not match its samples.")
-    adapter_dir = _adapter_dir(folder, prov.adapter, adapters or {})
-    method, data_sha, quality, _ = _task_quality(adapter_dir, (root or folder).resolve())
+    ad_dir = adapter_dir(folder, prov.adapter, adapters or {})
+    method, data_sha, quality, _ = task_quality(ad_dir, (root or folder).resolve())
     entry = Entry(
         key="", name=name or (Path(prov.adapter.path).name if prov.adapter else Path(prov.model.name).name or "base"),
         kind="adapter" if prov.adapter else "base", base_model=prov.model.name, base_sha256=prov.model.weights_sha256,
@@ -369,7 +311,7 @@ def verify_submission(folder: str | os.PathLike, name: str | None = None) -> tup
     """
     root = Path(folder).resolve()
     files = check_folder(root)
-    adapters = _find_adapters(root, files)
+    adapters = find_adapters(files)
     if not (root / DRIFT_FILE).is_file():
         return [verify_results(root, adapters, name, root)], _fits(root, files)
     drift = read_drift_report(root / DRIFT_FILE)
@@ -394,7 +336,7 @@ def verify_submission(folder: str | os.PathLike, name: str | None = None) -> tup
     if base_entry.task_quality is None:  # the base's task quality, as its fine-tunes' runs measured it before training
         for entry, _ in entries[1:]:
             ad = adapters.get(entry.adapter_sha256 or "")
-            before = _task_quality(ad, root.resolve())[3] if ad is not None else None
+            before = task_quality(ad, root.resolve())[3] if ad is not None else None
             if before is not None and before.heldout_accuracy is not None:
                 base_entry.task_quality = before
                 break

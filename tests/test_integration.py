@@ -12,22 +12,10 @@ from pathlib import Path
 
 import pytest
 from conftest import LIMIT, _run  # the chain fixture lives in conftest
+from conftest import run_cli_capture as run_cli
 
-from driftcaps.cli import main
 from driftcaps.drift import DriftReport
 from driftcaps.report import EvalReport
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """Run ``driftcaps ARGS`` in-process; return (exit status, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def assert_one_line_error(code: int, err: str, pattern: str) -> None:
