@@ -47,12 +47,17 @@ def generate(model_path: str, prompts: list[str], batch_size: int = 32, dtype: s
              new_tokens: int | None = None, desc: str = "base responses (alignment data)") -> list[str]:
     """Greedy responses (chat template; ``new_tokens`` new tokens, default :func:`max_new_tokens`)
     of the model in ``model_path``, one per prompt, in order (see :func:`generate_with`)."""
+    model, tok = _load(model_path, dtype)
+    return generate_with(model, tok, prompts, batch_size, new_tokens or max_new_tokens(), desc)
+
+
+def _load(model_path: str, dtype: str = "bfloat16"):
+    """(model, tokenizer) of a local model folder or Hub id."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
-    return generate_with(model, tok, prompts, batch_size, new_tokens or max_new_tokens(), desc)
+    return AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)), tok
 
 
 def generate_with(model, tok, prompts: list[str], batch_size: int, new_tokens: int, desc: str) -> list[str]:
@@ -89,28 +94,45 @@ def generate_with(model, tok, prompts: list[str], batch_size: int, new_tokens: i
     return out
 
 
+CHUNK = 32
+"""Prompts generated together, as one batch: the cache grows by whole chunks, so a response never
+depends on how many rows were asked for before (left padding in a batch changes bf16 numerics)."""
+
+
 def alignment_data(base: ModelInfo, n: int) -> list[dict]:
     """The first ``n`` alignment rows ``{id, label, prompt, response}`` for ``base`` (see
-    :func:`choose_prompts`), from the cache or generated now; the cache grows as needed.
+    :func:`choose_prompts`), from the cache or generated now.
+
+    Responses are generated in fixed chunks of :data:`CHUNK` prompts of the prefix-stable order
+    (chunk k: prompts ``k·CHUNK`` to ``(k+1)·CHUNK − 1``, one batch), so the rows, and the Fisher
+    estimate made from them, are the same whatever the cache held before: a run in a fresh cache
+    and a run in a cache grown by smaller requests get the same bytes (same machine and threads).
 
     Raises:
         DriftCapsError: ``n`` < 1 or the align split has too few prompts.
     """
     if n < 1:
         raise DriftCapsError("the alignment set is empty; give --fisher-samples >= 1.")
-    prompts = choose_prompts(n)
-    if len(prompts) < n:
-        raise DriftCapsError(f"the DriftCaps align split has only {len(prompts)} prompts, fewer than {n} requested.")
-    key = sha256_text(json.dumps([base.path, base.weights_sha256, manifest_sha256(), max_new_tokens()]))[:16]
+    everything = choose_prompts(10**9)
+    if len(everything) < n:
+        raise DriftCapsError(f"the DriftCaps align split has only {len(everything)} prompts, fewer than {n} requested.")
+    prompts = everything[:min(len(everything), -(-n // CHUNK) * CHUNK)]  # whole chunks
+    key = sha256_text(json.dumps([base.path, base.weights_sha256, manifest_sha256(), max_new_tokens(),
+                                  "chunks", CHUNK]))[:16]
     path = cache_home() / "alignment" / f"{Path(base.path).name}-{key}.jsonl"
     rows = read_jsonl(path) if path.is_file() else []
-    if [r["id"] for r in rows[:n]] != [p.id for p in prompts[:len(rows)]]:
-        rows = []  # another order (older recipe): start again
-    if len(rows) < n:
+    if [r["id"] for r in rows] != [p.id for p in everything[:len(rows)]] or len(rows) % CHUNK and \
+            len(rows) != len(everything):
+        rows = []  # another order (older recipe) or not whole chunks: start again
+    if len(rows) < len(prompts):
         todo = prompts[len(rows):]
         note(f"generating the base model's responses to {len(todo)} align-split prompts (cached in {path}) ...")
-        responses = generate(base.path, [p.prompt for p in todo])
-        rows += [{"id": p.id, "label": p.label, "prompt": p.prompt, "response": r}
-                 for p, r in zip(todo, responses, strict=True)]
-        write_jsonl(path, rows)
+        model, tok = _load(base.path)
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start:start + CHUNK]
+            responses = generate_with(model, tok, [p.prompt for p in chunk], CHUNK, max_new_tokens(),
+                                      f"base responses (alignment data, chunk {(len(rows) // CHUNK) + 1})")
+            rows += [{"id": p.id, "label": p.label, "prompt": p.prompt, "response": r}
+                     for p, r in zip(chunk, responses, strict=True)]
+            write_jsonl(path, rows)
     return rows[:n]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,17 @@ from agl.alignment import alignment_data
 from agl.config import TrainConfig
 from agl.data import EXPLAIN_TOKENS, load_task, tokenize_example
 from agl.fisher import AlignmentFisher, estimate
-from agl.loss import response_loss
+from agl.loss import collate, heldout_loss, response_loss
 from agl.model import AGLObjective
 from agl.quality import heldout_accuracy
+from agl.resume import (
+    latest_state,
+    load_checkpoints,
+    load_state,
+    resume_dir,
+    save_checkpoint,
+    save_state,
+)
 from driftcaps import __version__
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_json, sha256_text, staged_dir, write_jsonl
@@ -105,41 +114,6 @@ def check_targets(model, target_modules: list[str], rank: int) -> None:
         lin = linears[name]
         raise DriftCapsError(f"rank {rank} is larger than layer {name} ({lin.out_features}x{lin.in_features}); "
                              f"choose --rank <= {smallest}.")
-
-
-def collate(examples: list[dict], pad_id: int):
-    """Right-pad a list of ``{"input_ids", "labels"}`` into tensors of shape (batch, max_len):
-    ``input_ids`` (int64), ``attention_mask`` (int64, 1 = token), ``labels`` (-100 on padding)."""
-    import torch
-
-    n = max(len(e["input_ids"]) for e in examples)
-    ids = torch.full((len(examples), n), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), n), -100, dtype=torch.long)
-    mask = torch.zeros((len(examples), n), dtype=torch.long)
-    for i, e in enumerate(examples):
-        k = len(e["input_ids"])
-        ids[i, :k] = torch.tensor(e["input_ids"])
-        labels[i, :k] = torch.tensor(e["labels"])
-        mask[i, :k] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def heldout_loss(model, examples: list[dict], pad_id: int, batch_size: int) -> float | None:
-    """Token-weighted mean cross-entropy (nats/token) of ``model`` on the response tokens of
-    ``examples``; None when there are none."""
-    import torch
-
-    if not examples:
-        return None
-    total, count = 0.0, 0
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            b = collate(examples[i:i + batch_size], pad_id)
-            total += response_loss(model, b, reduction="sum").item()
-            count += int((b["labels"][:, 1:] != -100).sum())
-    model.train()
-    return total / count if count else None
 
 
 def _task_examples(cfg: TrainConfig, tok, base: ModelInfo) -> tuple[list[dict], list[dict], list[dict], dict, int]:
@@ -225,6 +199,17 @@ def _distributed() -> tuple[int, int]:
 
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _test_kill(step: int) -> None:
+    """Test hook: ``DRIFTCAPS_TEST_KILL_AFTER_STEP=N`` SIGKILLs this process after step N (the
+    kill-and-resume tests set it; nothing else does)."""
+    import os
+
+    if os.environ.get("DRIFTCAPS_TEST_KILL_AFTER_STEP") == str(step):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def read_run(folder: str | Path) -> TrainingRun:
@@ -319,6 +304,9 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
     forward = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    resume = resume_dir(out)  # agl/resume.py: state at every checkpoint, so a killed run continues
+    run_key = json.loads(json.dumps({"config": cfg.model_dump(mode="json"), "world_size": world,
+                                     "base": base.weights_sha256 or base.path}))
 
     def evaluate(entry: dict, task: bool = True) -> dict:  # forward only: twice the training batch fits
         if task:
@@ -329,11 +317,20 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
 
     # 3. the loop: the same global batches whatever the number of processes
     order = random.Random(cfg.seed).sample(range(len(train_ex)), len(train_ex))
-    log: list[dict] = [evaluate({"step": 0})]
     checkpoints: dict[int, dict] = {}  # step -> LoRA weights, written with the run at the end
-    cursor = 0
-    bar = progress_bar(range(1, cfg.steps + 1), desc=f"{cfg.method} fine-tune", disable=not progress or rank > 0,
-                   unit="step")
+    start, cursor, spent, log = 1, 0, 0.0, []
+    state = latest_state(resume, run_key)
+    if state is not None:
+        info = load_state(state, model, opt, sched)
+        start, cursor, log, spent = info["step"] + 1, info["cursor"], info["log"], info["seconds"]
+        checkpoints = load_checkpoints(resume, info["step"]) if rank == 0 else {}
+        note(f"{out}: resuming after step {info['step']} from {state}.")
+    else:
+        if rank == 0 and resume.exists():  # the state of another config or base: start afresh
+            shutil.rmtree(resume, ignore_errors=True)
+        log.append(evaluate({"step": 0}))
+    bar = progress_bar(range(start, cfg.steps + 1), desc=f"{cfg.method} fine-tune", disable=not progress or rank > 0,
+                       unit="step", initial=start - 1, total=cfg.steps)
     for step in bar:
         ids = [order[(cursor + i) % len(order)] for i in range(cfg.batch_size)]
         cursor += cfg.batch_size
@@ -346,9 +343,12 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
             evaluate(entry)
         elif step in cfg.save_steps:
             evaluate(entry, task=cfg.checkpoint_task_loss)
+        log.append(entry)
         if step in cfg.save_steps and rank == 0:
             checkpoints[step] = {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
-        log.append(entry)
+            save_checkpoint(resume, step, checkpoints[step])
+            save_state(resume, step, cursor, model, opt, sched, log, run_key, spent + time.time() - t0)
+        _test_kill(step)
         bar.set_postfix(loss=f"{entry['loss']:.3f}")
 
     # 4. task quality where the task has gold answers (mmlu-explain: agl/quality.py), rank 0
@@ -376,8 +376,9 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
                 final={k: log[-1].get(k) for k in ("loss", "task_loss", "eval_task_loss", "eval_alignment_loss")}
                 | {"eval_task_loss_before": log[0]["eval_task_loss"],
                    "eval_alignment_loss_before": log[0].get("eval_alignment_loss")} | quality,
-                wall_seconds=round(time.time() - t0, 1), created_at=now_iso(),
+                wall_seconds=round(spent + time.time() - t0, 1), created_at=now_iso(),
                 driftcaps_version=__version__, packages=package_versions()))
+        shutil.rmtree(resume, ignore_errors=True)
     if world > 1:
         import torch.distributed as dist
 

@@ -29,8 +29,10 @@ from driftcaps.judges.apply import judge_responses
 from driftcaps.metrics import compute_metrics
 from driftcaps.models import ModelInfo, resolve_model
 from driftcaps.paths import tasks_dir
+from driftcaps.progress import note
 from driftcaps.provenance import command_line, now_iso, package_versions
 from driftcaps.report import REPORT_FILE, EvalReport, Provenance
+from driftcaps.response_cache import ResponseCache, default_path, scope_for
 from driftcaps.responses import find_results, find_samples, load_responses
 from driftcaps.schema import Settings, write_record
 from driftcaps.stats import N_BOOT
@@ -72,6 +74,8 @@ class EvalSettings(Settings):
     n_boot: int = Field(N_BOOT, ge=1, description="Bootstrap resamples for the 95% CIs.")
     data_dir: str | None = Field(None, description="A built DriftCaps folder (default: the cache, built on first use).")
     overwrite: bool = Field(False, description="Replace a non-empty --output at the end.")
+    response_cache: str = Field("auto", description="Response cache that lets a killed run resume "
+                                "(docs/design.md#interrupted-runs): auto ($DRIFTCAPS_HOME/responses.sqlite), a file, or off.")
 
     @field_validator("batch_size", mode="before")
     @classmethod
@@ -181,20 +185,26 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
     """Generate (lm-eval, ``predict_only``: no metric is computed inside lm-eval), judge every
     response once, compute the metrics and write the report, all in a staging folder."""
     import lm_eval
+    from lm_eval.api.registry import get_model
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
     preload = s.backend == "hf" and device == "cpu"
+    loader = "driftcaps preload (requires_grad kept)" if preload else "lm-eval"
     with staged_dir(out, overwrite=s.overwrite) as stage:
         tracker = EvaluationTracker(output_path=str(stage / "results.json"))
         try:
-            lm = preload_cpu_model(model_args, batch) if preload else s.backend
+            lm = preload_cpu_model(model_args, batch) if preload else get_model(s.backend).create_from_arg_obj(
+                model_args, {"batch_size": batch, "max_batch_size": None, "device": device})
         except OSError as e:
             raise DriftCapsError(f"--model {s.model}: cannot load it ({str(e).splitlines()[0][:160]}); "
                                  "check the name, the folder or your Hub access.") from None
+        cache = _response_cache(s, lm, model, adapter, {
+            "backend": s.backend, "dtype": s.dtype, "batch_size": batch, "device": device.split(":")[0],
+            "system_instruction": s.system_instruction, "loader": loader,
+            "engine": {k: getattr(s, k) for k in backends.VLLM_ONLY}})
         results = lm_eval.simple_evaluate(
-            model=lm,
-            model_args=None if preload else model_args, tasks=list(s.tasks),
+            model=lm, tasks=list(s.tasks),
             task_manager=TaskManager(include_path=str(tasks_dir()), include_defaults=False,
                                      metadata={"data_dir": str(data)}),
             apply_chat_template=s.apply_chat_template, system_instruction=s.system_instruction,
@@ -204,6 +214,8 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
             gen_kwargs={"max_gen_toks": s.max_gen_toks} if s.max_gen_toks else None,
         )
         samples = results.pop("samples")
+        if cache:
+            note(f"response cache {cache.path}: {cache.reused} responses reused, {cache.generated} generated.")
         tracker.save_results_aggregated(results=results, samples=samples)
         for task in results["configs"]:
             tracker.save_results_samples(task_name=task, samples=samples[task])
@@ -229,7 +241,7 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
                 generation={"backend": s.backend, "model_args": model_args, "dtype": s.dtype, "device": device,
                             "batch_size": batch, "limit": s.limit, "gen_kwargs": gen,
                             "system_instruction": s.system_instruction,
-                            "loader": "driftcaps preload (requires_grad kept)" if preload else "lm-eval"},
+                            "loader": loader},
                 apply_chat_template=s.apply_chat_template,
                 chat_template_sha256=lm_results.get("chat_template_sha") or (sha256_text(template) if template else None),
                 seed=s.seed, n_bootstrap=s.n_boot, command=command_line(),
@@ -239,4 +251,22 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
             ),
         )
         write_record(stage / REPORT_FILE, report)
+    if cache:
+        cache.close()
     return report
+
+
+def _response_cache(s: EvalSettings, lm, model: ModelInfo, adapter: AdapterInfo | None,
+                    settings: dict) -> ResponseCache | None:
+    """Attach the response cache of ``s.response_cache`` to ``lm`` (None: off, or a model whose
+    weights cannot be identified)."""
+    if s.response_cache == "off":
+        return None
+    scope = scope_for(model, adapter, settings, lm.chat_template(True) if s.apply_chat_template else None)
+    if scope is None:
+        note(f"response cache off: the weights of {s.model} cannot be identified (not in the local Hugging Face "
+             "cache), so an interrupted run would start again.")
+        return None
+    cache = ResponseCache(default_path() if s.response_cache == "auto" else Path(s.response_cache), scope)
+    cache.attach(lm)
+    return cache

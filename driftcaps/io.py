@@ -8,6 +8,7 @@ renamed only once they are complete.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import math
@@ -163,6 +164,21 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return list(iter_jsonl(path))
 
 
+def _clear_stale_stages(final: Path) -> None:
+    """Remove staging folders of ``final`` left by processes that no longer run (killed: a
+    finished or failed run removes its own). The stage name carries its writer's pid."""
+    for old in final.parent.glob(f".{glob.escape(final.name)}.partial-*"):
+        pid = old.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if not pid.isdigit() or not old.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 @contextlib.contextmanager
 def staged_dir(final: str | os.PathLike, overwrite: bool = False):
     """Build a folder in a temporary sibling and rename it onto ``final`` when the block succeeds.
@@ -181,7 +197,8 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = False):
             f"{final}: output folder exists and is not empty; choose another --output or pass --overwrite."
         )
     final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    _clear_stale_stages(final)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{os.getpid()}-", dir=final.parent))
     stage.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
     try:
         yield stage

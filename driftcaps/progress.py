@@ -10,11 +10,12 @@ from typing import Any
 
 
 def progress(iterable: Iterable | None = None, *, desc: str, unit: str = "it", total: int | None = None,
-             disable: bool = False) -> Any:
-    """A tqdm progress bar on stderr (``tqdm.auto``: a widget in notebooks)."""
+             disable: bool = False, initial: int = 0) -> Any:
+    """A tqdm progress bar on stderr (``tqdm.auto``: a widget in notebooks); ``initial``: units
+    already done (a resumed run)."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, unit=unit, total=total, disable=disable, file=sys.stderr)
+    return tqdm(iterable, desc=desc, unit=unit, total=total, disable=disable, file=sys.stderr, initial=initial)
 
 
 def note(message: str) -> None:

@@ -16,6 +16,14 @@ import pytest
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+if "DRIFTCAPS_RESPONSE_CACHE" not in os.environ:  # each session generates afresh (not from an earlier session's cache)
+    import atexit
+    import shutil
+    import tempfile
+
+    _responses = tempfile.mkdtemp(prefix="driftcaps-responses-")
+    atexit.register(shutil.rmtree, _responses, ignore_errors=True)
+    os.environ["DRIFTCAPS_RESPONSE_CACHE"] = str(Path(_responses) / "r.sqlite")
 
 
 @pytest.fixture(scope="session")
