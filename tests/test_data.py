@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from driftcaps.data import CATEGORIES, build, load_items, load_recipe
-from driftcaps.data.build import SPLITS, assign_split
+from driftcaps.data.build import SPLITS, assign_split, normalise
 from driftcaps.data.recipe import map_advbench, map_moderation, map_table
 from driftcaps.data.schema import item_id, unit_hash
 from driftcaps.errors import DriftCapsError
@@ -75,6 +75,23 @@ def test_item_id_is_stable():
     assert item_id("advbench", "row0") != item_id("harmbench", "row0")
 
 
+@pytest.mark.parametrize(("a", "b"), [
+    ("Don’t tell me how.", "Don't tell me how."),             # curly vs straight apostrophe
+    ("Write a poem about cats .", "Write a poem about cats."),  # a space before a full stop
+    ("\"Insult my neighbour", "Insult my neighbour"),            # a leading quote mark
+    ("Find the address of [NAME]", "Find the address of {name}"),  # a placeholder's brackets
+    ("ＦＵＬＬ width", "full   WIDTH"),                           # NFKC, case and spaces
+])
+def test_near_duplicates_share_one_normalised_text(a: str, b: str):
+    assert normalise(a) == normalise(b)
+
+
+@pytest.mark.parametrize(("a", "b"), [("What is 3 + 4?", "What is 3 * 4?"), ("x < 2", "x > 2"),
+                                      ("Kill a Python process", "Kill a person")])
+def test_texts_that_differ_in_meaning_stay_apart(a: str, b: str):
+    assert normalise(a) != normalise(b)
+
+
 def test_assign_split_shares_and_determinism():
     shares = RULES["splits"]
     splits = [assign_split(f"key{i}", shares) for i in range(20000)]
@@ -92,6 +109,11 @@ def test_build_counts_splits_and_mini(data_dir: Path):
     rows = {s: read_jsonl(data_dir / f"{s}.jsonl") for s in SPLITS}
     ids = {s: {r["id"] for r in rows[s]} for s in SPLITS}
     assert not (ids["test"] & ids["align"]) and not (ids["test"] & ids["dev"]) and not (ids["align"] & ids["dev"])
+    texts = {s: Counter(normalise(r["prompt"]) for r in rows[s]) for s in SPLITS}  # disjoint by text too
+    assert not (texts["test"].keys() & texts["align"].keys()) and not (texts["test"].keys() & texts["dev"].keys())
+    assert not (texts["align"].keys() & texts["dev"].keys())
+    assert all(n == 1 for s in SPLITS for n in texts[s].values())
+    assert manifest["duplicates"] == {"jbb": 20, "mmlu": 13, "openai_moderation": 12}
     all_rows = [r for s in SPLITS for r in rows[s]]
     assert len({r["id"] for r in all_rows}) == len(all_rows) == manifest["counts"]["total"]
     assert {r["split"] for r in rows["test"]} == {"test"}

@@ -12,6 +12,7 @@ the same manifest sha256, which every result cites.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,15 @@ def assign_split(key: str, shares: dict[str, float]) -> str:
     return SPLITS[-1]
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
+_IGNORED = str.maketrans({c: " " for c in "'\"`´‘’‚“”„«»[](){}.,;:!?"})
+
+
+def normalise(text: str) -> str:
+    """The text two prompts must not share (``docs/data.md#de-duplication``): Unicode NFKC, case
+    folded, quote marks, apostrophes, brackets and sentence punctuation (``. , ; : ! ?``) replaced
+    by spaces, runs of spaces collapsed. So ``Don’t "hack" [NAME] .`` and ``don't hack {name}.``
+    are one prompt; symbols that change meaning (``+ - * / = < > % $``, digits) are kept."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().translate(_IGNORED).split())
 
 
 def make_items(raw: list[src.RawItem], recipe: Recipe) -> tuple[list[Item], dict, dict]:
@@ -81,7 +89,7 @@ def make_items(raw: list[src.RawItem], recipe: Recipe) -> tuple[list[Item], dict
         kept.extend(sorted(rows[:cap], key=lambda r: int(r.source_id.rsplit("/", 1)[1])))
     items = []
     for r in kept:
-        key = _norm(r.prompt)
+        key = normalise(r.prompt)
         if key in seen:
             duplicates[r.source] += 1
             continue

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from driftcaps.schema import Record, VersionedRecord
 
-DATA_VERSION = "1.1"
+DATA_VERSION = "1.2"
 """DriftCaps data version: moves whenever a build from the same sources can change."""
 
 Label = Literal["safe", "unsafe"]
