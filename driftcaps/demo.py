@@ -142,7 +142,7 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
     training = {**DEMO_TRAINING, **(DEMO_FULL["training"] if full else {}),
                 **{k: v for k, v in (("task_data", task_data), ("lr", lr)) if v is not None}}
     training["save_steps"] = [s for s in training.get("save_steps", []) if s < steps]  # checkpoints inside the run
-    n = 4 + 2 * len(methods)
+    n = 5 + 2 * len(methods)  # data, trainings, evaluations (base too), drift, curve, leaderboard
     _stage(f"1/{n} base model and data")
     base = resolve_model(model)
     console.print(f"base model: {base.name} ({base.path})")

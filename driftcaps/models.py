@@ -284,6 +284,33 @@ def _weights_hash(folder: Path) -> str | None:
     return combined_sha256({p.name: sha256_file(p) for p in sorted(folder.glob("*.safetensors"))})
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+"""Weight files that torch would unpickle (and so could run code)."""
+
+
+def _check_folder_is_safe(folder: Path) -> None:
+    """Refuse a model folder that would make transformers run code: ``auto_map`` (the model's own
+    Python code, loaded only with ``trust_remote_code``, which DriftCaps never passes) or weights
+    only as pickles (``pytorch_model.bin``; DriftCaps reads safetensors only).
+
+    Raises:
+        DriftCapsError: naming the file and the fix.
+    """
+    for name in ("config.json", "tokenizer_config.json"):
+        cfg = folder / name
+        if cfg.is_file():
+            data = read_json(cfg, "model config")
+            if isinstance(data, dict) and data.get("auto_map"):
+                raise DriftCapsError(f"{cfg}: auto_map asks to run the model's own Python code "
+                                     f"({', '.join(sorted(data['auto_map']))}); DriftCaps never passes "
+                                     "trust_remote_code: use a model that transformers supports natively.")
+    if not any(folder.glob("*.safetensors")):
+        pickles = sorted(q.name for q in folder.iterdir() if q.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise DriftCapsError(f"{folder / pickles[0]}: weights only as a pickle, which DriftCaps never loads; "
+                                 "save the model with save_pretrained(..., safe_serialization=True) (safetensors).")
+
+
 def resolve_model(arg: str, prepare_missing: bool = True) -> ModelInfo:
     """Turn a ``--model``/``--base`` argument into a :class:`ModelInfo`.
 
@@ -292,13 +319,15 @@ def resolve_model(arg: str, prepare_missing: bool = True) -> ModelInfo:
     local folder: then it is a mistyped path).
 
     Raises:
-        DriftCapsError: a folder without ``config.json``, or a string that is none of the three.
+        DriftCapsError: a folder without ``config.json``, a folder whose weights are pickles only
+            or that asks to run its own code (``auto_map``), or a string that is none of the three.
     """
     p = Path(arg).expanduser()
     if p.is_dir():
         if not (p / "config.json").is_file():
             raise DriftCapsError(f"{p}: not a model folder (no config.json); pass a folder written by "
                                  "save_pretrained, a name from `driftcaps models list`, or a Hub id.")
+        _check_folder_is_safe(p)
         return ModelInfo(name=arg, path=str(p.resolve()), source="folder", weights_sha256=_weights_hash(p))
     m = lookup(arg)
     if m is not None:
