@@ -111,7 +111,7 @@ UNSAFE_CALLS = {
     r"\bjoblib\.load\(": "joblib unpickles",
     r"\bnp\.load\([^)]*allow_pickle\s*=\s*True": "numpy pickles",
     r"trust_remote_code\s*=\s*True": "running a model's own code",
-    r"\byaml\.(unsafe_load|full_load)\(|\byaml\.load\((?![^)]*Loader=_TaskLoader)": "a YAML loader that builds objects",
+    r"\byaml\.(unsafe_load|full_load)\(|\byaml\.load\((?!.*Loader=_TaskLoader)": "a YAML loader that builds objects",
     r"\bSqliteDict\(": "sqlitedict pickles its values",
 }
 
