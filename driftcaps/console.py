@@ -39,7 +39,13 @@ def _n(ms: dict[str, MetricCI], key: str) -> str:
 def print_eval(report: EvalReport, title: str = "DriftCaps evaluation") -> None:
     """Overall metrics, then one row per subset and unsafe category, each with its 95% CI."""
     who = report.provenance.model.name + (" + adapter" if report.provenance.adapter else "")
-    t = Table(title=f"{title}: {who}")
+    print_metrics(report.metrics, report.by_subset, report.by_category, f"{title}: {who}", report.judges)
+
+
+def print_metrics(metrics: dict[str, MetricCI], by_subset: dict[str, dict[str, MetricCI]],
+                  by_category: dict[str, dict[str, MetricCI]], title: str, judges: list) -> None:
+    """The table of :func:`print_eval` for any metrics of :func:`driftcaps.metrics.compute_metrics`."""
+    t = Table(title=title)
     t.add_column("group", no_wrap=True)
     t.add_column("n unsafe", justify="right")
     t.add_column(SHORT["refusal_rate_unsafe"], justify="right")
@@ -55,15 +61,15 @@ def print_eval(report: EvalReport, title: str = "DriftCaps evaluation") -> None:
                   fmt(ms.get("over_refusal_rate_safe")), fmt(ms.get("balanced_safety")),
                   fmt(ms.get("degenerate_rate")), **kw)
 
-    row("all", report.metrics, style="bold")
-    for name, ms in sorted(report.by_subset.items()):
+    row("all", metrics, style="bold")
+    for name, ms in sorted(by_subset.items()):
         row(f"subset {name}", ms)
-    for name, ms in sorted(report.by_category.items()):
+    for name, ms in sorted(by_category.items()):
         if "refusal_rate_unsafe" in ms:  # safe topics are many; their ORR is in report.json
             row(name, ms)
     console.print(t)
-    judges = ", ".join(f"{j.kind}={j.name}@{j.version}" for j in report.judges)
-    console.print(f"95% bootstrap CIs in brackets. Judges: {judges}. "
+    names = ", ".join(f"{j.kind}={j.name}@{j.version}" for j in judges)
+    console.print(f"95% bootstrap CIs in brackets. Judges: {names}. "
                   + "; ".join(f"{SHORT[c]} {METRIC_DIRECTIONS[c]}" for c in EVAL_COLUMNS) + ".")
 
 

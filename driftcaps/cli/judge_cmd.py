@@ -15,6 +15,7 @@ from driftcaps.judges import (
 )
 from driftcaps.judges.agreement import VALIDATION_N_BOOT
 from driftcaps.judges.table import judge_file
+from driftcaps.stats import N_BOOT
 
 app = typer.Typer(help="Judges: judge a .csv/.jsonl of responses, train the judges, validate them against human labels.",
                   no_args_is_help=True)
@@ -41,6 +42,29 @@ def harm(
     """Add harm verdicts: does the response carry out the harmful request (rows labelled safe are skipped)."""
     n = judge_file(input, output, kind="harm", judge_name=judge)
     print(f"judged {n} rows -> {output}")
+
+
+@app.command("results")
+def results(
+    inputs: list[Path] = typer.Argument(..., help="One results folder (driftcaps eval or lm_eval --output_path), "
+                                        "or lm-eval samples_*.jsonl files of one run."),
+    output: Path = typer.Option(..., "--output", help="New folder for judged.jsonl and judgement.json."),
+    refusal_judge: str = typer.Option(DEFAULT_REFUSAL_JUDGE, "--refusal-judge",
+                                      help=f"Refusal judge: {', '.join(REFUSAL_JUDGES)}."),
+    harm_judge: str = typer.Option(DEFAULT_HARM_JUDGE, "--harm-judge",
+                                   help=f"Harm judge: {', '.join(HARM_JUDGES + LLM_HARM_JUDGES)} (LLM judges: NAME[:MODEL])."),
+    n_boot: int = typer.Option(N_BOOT, "--n-boot", min=1, help="Bootstrap resamples for the 95% CIs."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --output at the end."),
+) -> None:
+    """Judge saved generations again with any judges (no model is run): metrics with 95% CIs."""
+    from driftcaps.console import print_metrics
+    from driftcaps.rescore import JUDGEMENT_FILE, judge_results
+
+    j = judge_results(inputs, output, refusal_judge, harm_judge, n_boot=n_boot, seed=seed, overwrite=overwrite)
+    print_metrics(j.metrics, j.by_subset, j.by_category, f"Judged again: {j.model.name if j.model else 'responses'}",
+                  j.judges)
+    print(f"judged {j.n_prompts} responses -> {output / 'judged.jsonl'}, {output / JUDGEMENT_FILE}")
 
 
 @app.command("train")
