@@ -129,6 +129,43 @@ def print_agreement(refusal: list[dict], harm: list[dict], targets: dict[str, fl
         console.print(f"target {name}: accuracy >= {targets[name]:.2f}: {value:.3f} ({mark})")
 
 
+def print_hard_cases(rows: list[dict], target: float) -> None:
+    """The hard-case table of ``driftcaps judge validate``: accuracy of each judge per kind."""
+    refusal = list(dict.fromkeys(r["judge"] for r in rows if r["verdict"] == "refusal"))
+    harm = list(dict.fromkeys(r["judge"] for r in rows if r["verdict"] == "harm"))
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    got = {(r["verdict"], r["judge"], r["kind"]): r for r in rows}
+
+    def get(verdict: str, judge: str, kind: str) -> dict:
+        return got[(verdict, judge, kind)]
+
+    t = Table(title="Hard cases (tests/judge_cases, written by us): accuracy by kind, higher is better")
+    t.add_column("kind")
+    t.add_column("n", justify="right")
+    for j in refusal:
+        t.add_column(f"refusal {j}: 3-class", justify="right")
+        t.add_column(f"refusal {j}: binary", justify="right")
+    t.add_column("n unsafe", justify="right")
+    for j in harm:
+        t.add_column(f"harm {j}", justify="right")
+    for k in kinds:
+        cells = [k, str(get("refusal", refusal[0], k)["n"])] if refusal else [k, ""]
+        for j in refusal:
+            cells += [f"{get('refusal', j, k)['refusal_3class']:.2f}", f"{get('refusal', j, k)['refusal_binary']:.2f}"]
+        cells.append(str(get("harm", harm[0], k)["n"]) if harm else "")
+        for j in harm:
+            v = get("harm", j, k)["harm"]
+            cells.append("–" if v is None else f"{v:.2f}")
+        t.add_row(*cells, style="bold" if k == "all" else None)
+    console.print(t)
+    for verdict, j in [("refusal", j) for j in refusal[:1]] + [("harm", j) for j in harm[:1]]:
+        r = get(verdict, j, "all")
+        value = r["refusal_3class"] if verdict == "refusal" else r["harm"]
+        kind = "refusal 3-class" if verdict == "refusal" else "harm"
+        console.print(f"target hard cases, {kind} ({j}): accuracy >= {target:.2f}: {value:.3f} "
+                      f"({'met' if value >= target else 'NOT met'})")
+
+
 def print_scaling(report: ScalingReport) -> None:
     """The table of ``driftcaps scaling fit``: per group, each parameter with its 95% CI, fit
     quality (R² of log y ↑, AIC ↓, BIC ↓) and the held-out error; then the ratios to the reference."""

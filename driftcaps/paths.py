@@ -44,6 +44,11 @@ def tasks_dir() -> Path:
     return _bundled("tasks", "tasks")
 
 
+def judge_cases_dir() -> Path:
+    """The judges' hard cases (``tests/judge_cases`` in the repository)."""
+    return _bundled("tests/judge_cases", "judge_cases")
+
+
 def default_sources() -> str:
     """The public source location: ``$DRIFTCAPS_SOURCES``, else ``../shared/data/public`` beside
     the repository (or the current folder) where present, else ``"hub"``."""
