@@ -12,7 +12,8 @@ from pathlib import Path
 
 from driftcaps import __version__
 from driftcaps.comparable import FIELDS, mismatches, response_settings
-from driftcaps.drift import DriftReport, compute_drift, drift_mitigation, unpaired_ids
+from driftcaps.correction import corrected_difference
+from driftcaps.drift import DriftReport, compute_drift, drift_mitigation, pair_records, unpaired_ids
 from driftcaps.errors import DriftCapsError
 from driftcaps.judges import (
     DEFAULT_HARM_JUDGE,
@@ -22,6 +23,8 @@ from driftcaps.judges import (
 )
 from driftcaps.judges.apply import JudgedResponse, judge_responses
 from driftcaps.judges.base import HarmJudge, RefusalJudge
+from driftcaps.judges.error_rates import error_rates_for
+from driftcaps.metrics import stratum
 from driftcaps.plots import plot_drift
 from driftcaps.provenance import now_iso
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
@@ -96,6 +99,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
     rj, hj = _judge_names(base_report, refusal_judge, harm_judge)
     refusal, harm = get_refusal_judge(rj), get_harm_judge(hj)
     base_records = load_judged(base, refusal, harm)
+    refusal_rates = error_rates_for("refusal", refusal.name, refusal.version)
     warnings, entries = [], []
     labels = names or [Path(t).name or str(t) for t in tuned]
     if len(labels) != len(tuned):
@@ -133,9 +137,14 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         if only_b or only_t:
             warnings.append(f"{folder}: {len(only_b)} base and {len(only_t)} tuned prompts have no partner "
                             "and were left out (evaluate both with the same tasks and --limit).")
-        entries.append(compute_drift(base_records, recs, name=label, results_dir=str(Path(folder)),
-                                     n_boot=n_boot, seed=seed,
-                                     adapter=report.provenance.adapter if report else None))
+        entry = compute_drift(base_records, recs, name=label, results_dir=str(Path(folder)), n_boot=n_boot,
+                              seed=seed, adapter=report.provenance.adapter if report else None)
+        if refusal_rates is not None:
+            pairs = [(b, t) for b, t in pair_records(base_records, recs) if b.label == "unsafe"]
+            entry.alignment_drift_corrected = corrected_difference(
+                [b.refusal for b, _ in pairs], [t.refusal for _, t in pairs], refusal_rates, n_boot, seed,
+                [stratum(b) for b, _ in pairs])
+        entries.append(entry)
     if reference is not None:
         for entry in entries:
             entry.reference = reference
@@ -146,7 +155,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         base_dir=str(Path(base)), base_model=base_report.provenance.model if base_report else None,
         judges=[refusal.info(), harm.info()],
         n_bootstrap=n_boot, seed=seed, created_at=now_iso(), driftcaps_version=__version__, tuned=entries,
-        allowed_mismatches=sorted(allow),
+        allowed_mismatches=sorted(allow), judge_error_rates=[refusal_rates] if refusal_rates else [],
     )
     if output is not None:
         out = Path(output)

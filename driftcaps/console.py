@@ -40,6 +40,19 @@ def print_eval(report: EvalReport, title: str = "DriftCaps evaluation") -> None:
     """Overall metrics, then one row per subset and unsafe category, each with its 95% CI."""
     who = report.provenance.model.name + (" + adapter" if report.provenance.adapter else "")
     print_metrics(report.metrics, report.by_subset, report.by_category, f"{title}: {who}", report.judges)
+    print_corrected(report.corrected, report.judge_error_rates)
+
+
+def print_corrected(corrected: dict[str, MetricCI], rates: list) -> None:
+    """One line: the rates corrected for judge error, and the judges' Se/Sp behind them."""
+    if not corrected:
+        return
+    parts = [f"{SHORT[k]} {fmt(corrected[k])}" for k in ("refusal_rate_unsafe", "harmful_rate_unsafe",
+                                                           "over_refusal_rate_safe") if k in corrected]
+    judges = "; ".join(f"{r.verdict} judge {r.judge}@{r.version}: Se {r.sensitivity:.2f}, Sp {r.specificity:.2f}"
+                       for r in rates)
+    console.print(f"corrected for judge error (Rogan-Gladen, docs/metrics.md#corrected-rates): {', '.join(parts)} "
+                  f"({judges}, measured on human labels)")
 
 
 def print_metrics(metrics: dict[str, MetricCI], by_subset: dict[str, dict[str, MetricCI]],
@@ -89,6 +102,10 @@ def print_drift(report: DriftReport) -> None:
                       f"{st.refused_to_complied} ({st.refused_to_degenerate})", str(st.complied_to_refused), "–" if st.mcnemar_p is None else f"{st.mcnemar_p:.2g}",
                       style="bold" if name == "all" else None)
         console.print(t)
+        if td.alignment_drift_corrected is not None:
+            r = report.judge_error_rates[0] if report.judge_error_rates else None
+            console.print(f"AD corrected for judge error: {fmt(td.alignment_drift_corrected, True)} (AD / (Se + Sp − 1)"
+                          + (f", refusal judge Se {r.sensitivity:.2f}, Sp {r.specificity:.2f}" if r else "") + ")")
         if td.drift_mitigation is not None:
             console.print(f"[bold]drift mitigation of {td.name} vs {td.reference}: DM = "
                           f"{fmt(td.drift_mitigation, True)}[/bold] (1 − AD/AD_{td.reference}; ↑ better, "

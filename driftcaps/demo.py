@@ -186,8 +186,11 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
     print_drift(report)
     for td in report.tuned:
         ad = td.overall.alignment_drift
+        cor = td.alignment_drift_corrected
         console.print(f"[bold]alignment drift of the {td.name} adapter: {ad.value:+.3f} "
-                      f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)")
+                      f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)"
+                      + (f"; corrected for judge error {cor.value:+.3f} [{cor.ci_low:+.3f}, {cor.ci_high:+.3f}]"
+                         if cor is not None and cor.value is not None else ""))
     _stage(f"{n - 1}/{n} forgetting curve over the checkpoints")
     forgetting_curve(out, list(adapters.values()))
     if full:

@@ -25,6 +25,7 @@ from driftcaps.adapters import AdapterInfo
 from driftcaps.errors import DriftCapsError
 from driftcaps.judges.apply import JudgedResponse
 from driftcaps.judges.base import JudgeInfo
+from driftcaps.judges.error_rates import JudgeErrorRates
 from driftcaps.metrics import empty_metric, stratum
 from driftcaps.models import ModelInfo
 from driftcaps.schema import MetricCI, Record, VersionedRecord, read_record
@@ -77,6 +78,10 @@ class TunedDrift(Record):
     by_category: dict[str, DriftStats]
     reference: str | None = None
     """Name of the plain-LoRA entry that ``drift_mitigation`` is measured against (None: not asked)."""
+    alignment_drift_corrected: MetricCI | None = None
+    """AD corrected for the refusal judge's error, AD / (Se + Sp − 1), with a joint bootstrap CI
+    over prompt pairs and validation records (:mod:`driftcaps.correction`); None when the judge
+    was not validated or in reports before schema 3."""
     drift_mitigation: MetricCI | None = None
     """DM = 1 − AD_this / AD_reference with its paired 95% bootstrap CI
     (``docs/metrics.md#drift-mitigation``); 1 = no drift left, 0 = as much as the reference,
@@ -88,7 +93,7 @@ class DriftReport(VersionedRecord):
     prompts. Read one back with :func:`read_drift_report`."""
 
     KIND = "driftcaps.drift"
-    SCHEMA_VERSION = 2  # 2: allowed_mismatches
+    SCHEMA_VERSION = 3  # 2: allowed_mismatches; 3: alignment_drift_corrected, judge_error_rates
     base_dir: str
     base_model: ModelInfo | None = None
     judges: list[JudgeInfo]
@@ -97,6 +102,8 @@ class DriftReport(VersionedRecord):
     created_at: str
     driftcaps_version: str
     tuned: list[TunedDrift]
+    judge_error_rates: list[JudgeErrorRates] = []
+    """The refusal judge's validation counts behind ``alignment_drift_corrected`` (names the set)."""
     allowed_mismatches: list[str] = []
     """Generation settings that differ between the base and a tuned run, accepted by the user
     (``--allow-mismatch``; :mod:`driftcaps.comparable`); empty when the runs were made alike."""

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from driftcaps import __version__, backends
 from driftcaps.adapters import AdapterInfo, check_adapter
+from driftcaps.correction import correct_for_judges
 from driftcaps.data import DATA_VERSION, ensure_built, manifest_sha256
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import read_json, sha256_file, sha256_text, staged_dir, write_jsonl
@@ -226,6 +227,7 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
         records = judge_responses(load_responses(stage), refusal, harm)
         write_jsonl(stage / "judged.jsonl", (r.model_dump() for r in records))
         overall, by_cat, by_subset = compute_metrics(records, n_boot=s.n_boot, seed=s.seed)
+        corrected, error_rates = correct_for_judges(records, refusal, harm, n_boot=s.n_boot, seed=s.seed)
         lm_results = read_json(results_file, "lm-eval results")
         template = lm_results.get("chat_template")
         gen = {t: c.get("generation_kwargs") for t, c in lm_results.get("configs", {}).items()}
@@ -233,6 +235,7 @@ def _run(s: EvalSettings, out: Path, model: ModelInfo, adapter: AdapterInfo | No
             tasks=list(s.tasks), n_prompts=len(records),
             judges=[refusal.info(), harm.info()],
             metrics=overall, by_category=by_cat, by_subset=by_subset,
+            corrected=corrected, judge_error_rates=error_rates,
             provenance=Provenance(
                 created_at=now_iso(), driftcaps_version=__version__, packages=package_versions(),
                 data_version=DATA_VERSION, manifest_sha256=manifest_sha256(data),

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from driftcaps.adapters import AdapterInfo
 from driftcaps.judges.base import JudgeInfo
+from driftcaps.judges.error_rates import JudgeErrorRates
 from driftcaps.models import ModelInfo
 from driftcaps.schema import MetricCI, Record, VersionedRecord, read_record
 
@@ -47,7 +48,7 @@ class EvalReport(VersionedRecord):
     category and per subset (see :func:`driftcaps.metrics.compute_metrics`)."""
 
     KIND = "driftcaps.eval"
-    SCHEMA_VERSION = 2  # 2: provenance.samples_sha256
+    SCHEMA_VERSION = 3  # 2: provenance.samples_sha256; 3: corrected, judge_error_rates
     tasks: list[str]
     n_prompts: int
     judges: list[JudgeInfo]
@@ -55,6 +56,11 @@ class EvalReport(VersionedRecord):
     by_category: dict[str, dict[str, MetricCI]]
     by_subset: dict[str, dict[str, MetricCI]]
     provenance: Provenance
+    corrected: dict[str, MetricCI] = Field(default_factory=dict)
+    """RR, HR and ORR corrected for judge error with joint bootstrap CIs (:mod:`driftcaps.correction`;
+    a rate whose judge was not validated is absent; empty in reports before schema 3)."""
+    judge_error_rates: list[JudgeErrorRates] = Field(default_factory=list)
+    """The judges' validation counts the corrected rates used, naming the validation sets."""
 
 
 REPORT_FILE = "report.json"

@@ -19,11 +19,13 @@ from pathlib import Path
 
 from driftcaps import __version__
 from driftcaps.adapters import AdapterInfo
+from driftcaps.correction import correct_for_judges
 from driftcaps.errors import DriftCapsError
 from driftcaps.io import sha256_file, staged_dir, write_jsonl
 from driftcaps.judges import get_harm_judge, get_refusal_judge
 from driftcaps.judges.apply import judge_responses
 from driftcaps.judges.base import JudgeInfo
+from driftcaps.judges.error_rates import JudgeErrorRates
 from driftcaps.metrics import compute_metrics
 from driftcaps.models import ModelInfo
 from driftcaps.provenance import command_line, now_iso, package_versions
@@ -44,7 +46,8 @@ class Judgement(VersionedRecord):
             plain lm-eval output the model is lm-eval's ``pretrained`` argument (no weight hash)
             and the adapter None; None when only samples files were given.
         manifest_sha256: the DriftCaps build the responses were generated on, where recorded.
-        judges, n_prompts, metrics, by_category, by_subset, n_bootstrap, seed: as in
+        judges, n_prompts, metrics, by_category, by_subset, corrected, judge_error_rates,
+            n_bootstrap, seed: as in
             :class:`~driftcaps.report.EvalReport` (``docs/metrics.md#per-model-metrics``).
     """
 
@@ -58,6 +61,8 @@ class Judgement(VersionedRecord):
     metrics: dict[str, MetricCI]
     by_category: dict[str, dict[str, MetricCI]]
     by_subset: dict[str, dict[str, MetricCI]]
+    corrected: dict[str, MetricCI] = {}
+    judge_error_rates: list[JudgeErrorRates] = []
     n_bootstrap: int
     seed: int
     created_at: str
@@ -118,10 +123,11 @@ def judge_results(paths: list[Path], output: Path, refusal_judge: str, harm_judg
     model, adapter, manifest = _origin(folder)
     records = judge_responses(responses_from_files(files), refusal, harm)
     overall, by_cat, by_subset = compute_metrics(records, n_boot=n_boot, seed=seed)
+    corrected, error_rates = correct_for_judges(records, refusal, harm, n_boot=n_boot, seed=seed)
     judgement = Judgement(
         inputs={str(p): sha256_file(p) for p in files}, model=model, adapter=adapter, manifest_sha256=manifest,
         judges=[refusal.info(), harm.info()], n_prompts=len(records), metrics=overall, by_category=by_cat,
-        by_subset=by_subset, n_bootstrap=n_boot, seed=seed, created_at=now_iso(), driftcaps_version=__version__,
+        by_subset=by_subset, corrected=corrected, judge_error_rates=error_rates, n_bootstrap=n_boot, seed=seed, created_at=now_iso(), driftcaps_version=__version__,
         packages=package_versions(), command=command_line())
     with staged_dir(output, overwrite=overwrite) as stage:
         write_jsonl(stage / "judged.jsonl", (r.model_dump() for r in records))

@@ -162,6 +162,24 @@ def bootstrap_ci(
     return p, lo, hi
 
 
+def bootstrap_means(values: Sequence[float] | np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
+                    strata: Sequence | np.ndarray | None = None) -> np.ndarray:
+    """The bootstrap replicates of the mean of ``values`` (shape (n,)): shape (n_boot,), float64,
+    the same draws as :func:`bootstrap_ci` with the same seed and strata (so an interval derived
+    from them pairs with the raw one). Empty input gives an empty array.
+
+    Raises:
+        ValueError: values not 1-D, strata length differs, n_boot < 1.
+    """
+    check_bootstrap_args(n_boot, 0.05)
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {x.shape}")
+    if x.size == 0:
+        return np.empty(0)
+    return np.concatenate([x[idx].mean(axis=1) for idx in _index_batches(len(x), int(n_boot), seed, strata)])
+
+
 def _mean_diff(xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
     return xb.mean(axis=1) - yb.mean(axis=1)
 

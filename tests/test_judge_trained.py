@@ -103,6 +103,9 @@ def test_training_reproduces_the_committed_judges(sources_dir: Path, tmp_path: P
 
     for path in train_judges(tmp_path, sources_dir):
         ours, committed = json.loads(path.read_text()), json.loads((judge_path("x").parent / path.name).read_text())
+        if path.name == "error-rates.json":  # the validation counts behind the corrected rates
+            assert ours == committed
+            continue
         assert ours["features"] == committed["features"] and ours["classes"] == committed["classes"]
         np.testing.assert_allclose(ours["coef"], committed["coef"], atol=1e-5)
         np.testing.assert_allclose(ours["intercept"], committed["intercept"], atol=1e-5)

@@ -58,12 +58,13 @@ def results(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --output at the end."),
 ) -> None:
     """Judge saved generations again with any judges (no model is run): metrics with 95% CIs."""
-    from driftcaps.console import print_metrics
+    from driftcaps.console import print_corrected, print_metrics
     from driftcaps.rescore import JUDGEMENT_FILE, judge_results
 
     j = judge_results(inputs, output, refusal_judge, harm_judge, n_boot=n_boot, seed=seed, overwrite=overwrite)
     print_metrics(j.metrics, j.by_subset, j.by_category, f"Judged again: {j.model.name if j.model else 'responses'}",
                   j.judges)
+    print_corrected(j.corrected, j.judge_error_rates)
     print(f"judged {j.n_prompts} responses -> {output / 'judged.jsonl'}, {output / JUDGEMENT_FILE}")
 
 

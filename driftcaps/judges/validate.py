@@ -43,9 +43,10 @@ def _row(judge: str, data: str, truth, pred, classes, positive, n_boot, seed) ->
     return {"judge": judge, "data": data, **agreement(truth, pred, classes, positive, n_boot, seed)}
 
 
-def validate_refusal(sources=None, n_boot: int = VALIDATION_N_BOOT, seed: int = 0) -> list[dict]:
-    """Leave-one-model-out agreement of the trained and pattern refusal judges (see module doc)."""
-    x = xstest_completions(sources)
+def refusal_predictions(x) -> tuple[np.ndarray, np.ndarray]:
+    """(trained, pattern) refusal classes of every XSTest completion in ``x``: the trained judge's
+    from the refit that did not see the row's model (leave one model out), the pattern judge's
+    directly. Object arrays of shape (len(x),)."""
     trained_pred = np.empty(len(x), dtype=object)
     for held in XSTEST_MODELS:
         tr, te = (x.model != held).to_numpy(), (x.model == held).to_numpy()
@@ -54,6 +55,29 @@ def validate_refusal(sources=None, n_boot: int = VALIDATION_N_BOOT, seed: int = 
         trained_pred[te] = [v.refusal_class for v in verdicts]
     pattern_pred = np.asarray([v.refusal_class for v in PatternRefusalJudge().judge_batch(
         x.prompt.tolist(), x.response.tolist())], dtype=object)
+    return trained_pred, pattern_pred
+
+
+def harm_predictions(h, folds: int = 5) -> tuple[list[int], list[int]]:
+    """(trained, pattern-asr) harm verdicts (0/1) of every HarmBench dev record in ``h``: the
+    trained judge's from the refit whose folds left the record's behaviour out (``GroupKFold``),
+    the pattern judge's directly."""
+    from sklearn.model_selection import GroupKFold
+
+    request = h.behavior.fillna(h.test_case).tolist()
+    trained = np.zeros(len(h), dtype=int)
+    for tr, te in GroupKFold(folds).split(h, h.label, h.behavior_id):
+        model = fit("harm", [request[i] for i in tr], h.response.iloc[tr].tolist(), h.label.iloc[tr].tolist())
+        verdicts = TrainedHarmJudge(model).judge_batch([request[i] for i in te], h.response.iloc[te].tolist())
+        trained[te] = [int(v.harmful) for v in verdicts]
+    pattern = [int(v.harmful) for v in PatternHarmJudge().judge_batch(h.test_case.tolist(), h.response.tolist())]
+    return trained.tolist(), pattern
+
+
+def validate_refusal(sources=None, n_boot: int = VALIDATION_N_BOOT, seed: int = 0) -> list[dict]:
+    """Leave-one-model-out agreement of the trained and pattern refusal judges (see module doc)."""
+    x = xstest_completions(sources)
+    trained_pred, pattern_pred = refusal_predictions(x)
     rows = []
     groups = [("all 3 models (held out in turn)", np.ones(len(x), bool))] + [
         (f"{m} (held out)", (x.model == m).to_numpy()) for m in XSTEST_MODELS]
@@ -73,18 +97,10 @@ def validate_refusal(sources=None, n_boot: int = VALIDATION_N_BOOT, seed: int = 
 
 def validate_harm(sources=None, n_boot: int = VALIDATION_N_BOOT, seed: int = 0, folds: int = 5) -> list[dict]:
     """Behaviour-grouped agreement of the trained harm judge, beside the reference judges."""
-    from sklearn.model_selection import GroupKFold
-
     h = harmbench_dev(sources)
-    request = h.behavior.fillna(h.test_case).tolist()
-    trained = np.zeros(len(h), dtype=int)
-    for tr, te in GroupKFold(folds).split(h, h.label, h.behavior_id):
-        model = fit("harm", [request[i] for i in tr], h.response.iloc[tr].tolist(), h.label.iloc[tr].tolist())
-        verdicts = TrainedHarmJudge(model).judge_batch([request[i] for i in te], h.response.iloc[te].tolist())
-        trained[te] = [int(v.harmful) for v in verdicts]
-    pattern = [int(v.harmful) for v in PatternHarmJudge().judge_batch(h.test_case.tolist(), h.response.tolist())]
+    trained, pattern = harm_predictions(h, folds)
     truth = h.label.tolist()
-    rows = [_row("trained (grouped 5-fold)", "HarmBench dev", truth, trained.tolist(), ["0", "1"], "1", n_boot, seed),
+    rows = [_row("trained (grouped 5-fold)", "HarmBench dev", truth, trained, ["0", "1"], "1", n_boot, seed),
             _row("pattern-asr", "HarmBench dev", truth, pattern, ["0", "1"], "1", n_boot, seed)]
     for ref in REFERENCE_JUDGES:
         rows.append(_row(f"{ref} (from the file)", "HarmBench dev", truth, h[ref].tolist(), ["0", "1"], "1",
