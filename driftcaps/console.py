@@ -146,6 +146,24 @@ def print_agreement(refusal: list[dict], harm: list[dict], targets: dict[str, fl
         console.print(f"target {name}: accuracy >= {targets[name]:.2f}: {value:.3f} ({mark})")
 
 
+def print_error_rates(rates: list, n_boot: int) -> None:
+    """Sensitivity and specificity of each judge on its validation set, with 95% bootstrap CIs
+    (the inputs of the corrected rates, ``docs/metrics.md#corrected-rates``)."""
+    import numpy as np
+
+    from driftcaps.correction import validation_replicates
+
+    t = Table(title="Judge error on human labels (out of distribution): the corrected rates use these")
+    for col in ("verdict", "judge", "TP", "FN", "FP", "TN", "sensitivity ↑", "specificity ↑", "validation"):
+        t.add_column(col, justify="right" if col in ("TP", "FN", "FP", "TN") else "left")
+    for r in rates:
+        se, sp = validation_replicates(r, n_boot, 0)
+        cell = [f"{v:.3f} [{np.nanquantile(reps, 0.025):.3f}, {np.nanquantile(reps, 0.975):.3f}]"
+                for v, reps in ((r.sensitivity, se), (r.specificity, sp))]
+        t.add_row(r.verdict, f"{r.judge}@{r.version}", str(r.tp), str(r.fn), str(r.fp), str(r.tn), *cell, r.validation)
+    console.print(t)
+
+
 def print_hard_cases(rows: list[dict], target: float) -> None:
     """The hard-case table of ``driftcaps judge validate``: accuracy of each judge per kind."""
     refusal = list(dict.fromkeys(r["judge"] for r in rows if r["verdict"] == "refusal"))

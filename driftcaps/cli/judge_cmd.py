@@ -87,9 +87,10 @@ def validate(
     n_boot: int = typer.Option(VALIDATION_N_BOOT, "--n-boot", min=1, help="Bootstrap resamples for the 95% CIs."),
 ) -> None:
     """Agreement of each judge with human labels, out of distribution, beside reference judges."""
-    from driftcaps.console import print_agreement, print_hard_cases
+    from driftcaps.console import print_agreement, print_error_rates, print_hard_cases
     from driftcaps.io import write_json
     from driftcaps.judges import get_harm_judge, get_refusal_judge
+    from driftcaps.judges.error_rates import measure_error_rates
     from driftcaps.judges.validate import (
         TARGETS,
         validate_hard_cases,
@@ -100,7 +101,10 @@ def validate(
     refusal, harm = validate_refusal(sources, n_boot), validate_harm(sources, n_boot)
     hard = validate_hard_cases({n: get_refusal_judge(n) for n in REFUSAL_JUDGES},
                                {n: get_harm_judge(n) for n in HARM_JUDGES})
+    rates = measure_error_rates(sources)
     print_agreement(refusal, harm, TARGETS)
+    print_error_rates(rates, n_boot)
     print_hard_cases(hard, TARGETS["hard_cases"])
     if output:
-        write_json(output, {"targets": TARGETS, "refusal": refusal, "harm": harm, "hard_cases": hard})
+        write_json(output, {"targets": TARGETS, "refusal": refusal, "harm": harm, "hard_cases": hard,
+                            "error_rates": [r.model_dump() for r in rates]})
