@@ -25,15 +25,15 @@ def test_round_trip_and_version_errors(tmp_path: Path):
     path = tmp_path / "drift.json"
     write_record(path, _drift())
     data = json.loads(path.read_text())
-    assert data["kind"] == "driftcaps.drift" and data["schema_version"] == 2
+    assert data["kind"] == "driftcaps.drift" and data["schema_version"] == 3
     assert read_drift_report(path) == _drift()
-    old = {k: v for k, v in data.items() if k != "allowed_mismatches"}  # a version-1 file still reads
+    old = {k: v for k, v in data.items() if k not in ("allowed_mismatches", "judge_error_rates")}  # version 1 reads
     path.write_text(json.dumps({**old, "schema_version": 1}))
     v1 = read_drift_report(path)
     assert v1.schema_version == 1 and v1.model_dump(exclude={"schema_version"}) == _drift().model_dump(exclude={"schema_version"})
-    path.write_text(json.dumps({**data, "schema_version": 3}))
-    with pytest.raises(DriftCapsError, match=r"schema_version 3 is unknown to this DriftCaps \(it reads "
-                                             r"driftcaps.drift versions 1 to 2\); upgrade driftcaps"):
+    path.write_text(json.dumps({**data, "schema_version": 4}))
+    with pytest.raises(DriftCapsError, match=r"schema_version 4 is unknown to this DriftCaps \(it reads "
+                                             r"driftcaps.drift versions 1 to 3\); upgrade driftcaps"):
         read_drift_report(path)
     path.write_text(json.dumps({**data, "kind": "driftcaps.eval"}))
     with pytest.raises(DriftCapsError, match="is a 'driftcaps.eval' file, not 'driftcaps.drift'"):

@@ -25,7 +25,7 @@ import numpy as np
 from driftcaps.judges.pattern import PatternRefusalJudge, mask_code, normalize_response
 from driftcaps.judges.phrases import _STRONG_RE, _WEAK_RE
 
-FEATURE_VERSION = "1"
+FEATURE_VERSION = "2"
 
 _CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
 _STOP = frozenset(
