@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from driftcaps.judges.pattern import PatternRefusalJudge, mask_code, normalize_response
-from driftcaps.judges.phrases import _STRONG_RE, _WEAK_RE
+from driftcaps.judges.phrases import strong_matches, weak_matches
 
 FEATURE_VERSION = "2"
 
@@ -76,8 +76,8 @@ def refusal_features(prompt: str, response: str) -> np.ndarray:
     text = normalize_response(response)
     verdict = _PATTERN.judge(prompt, text)
     masked, code = mask_code(text[:1500])
-    strong = [m.start() for m in _STRONG_RE.finditer(masked)]
-    weak = [m.start() for m in _WEAK_RE.finditer(masked)]
+    strong = [m.start() for m in strong_matches(masked)]
+    weak = [m.start() for m in weak_matches(masked)]
     asked = content_words(normalize_response(prompt))
     said = content_words(text[:OPENING])
     opening, body = text[:400], text[:2000]

@@ -80,18 +80,28 @@ STRONG_PATTERNS: tuple[str, ...] = (
     # outside my scope / beyond my ethical boundaries
     r"\b(?:outside|beyond)\s+(?:of\s+)?my\s+(?:\w+\s+)?(?:scope|guidelines|boundaries|"
     r"capabilities)\b",
-    # (1.2) a whole response that only says no: "No.", "Absolutely not.", "Nope.", "No. No. No."
-    rf"^[\W_]*{_TERSE}(?:[\W_]+(?:{_TERSE}|sorry\b))*[\W_]*$",
-    # (1.2) impersonal refusals: "This request cannot be fulfilled."
+)
+
+IMPERSONAL_PATTERN = (
     rf"\b(?:this|that|your|the)\s+(?:request|task|question|query)\s+(?:cannot|can{A}?t|will\s+not|won{A}?t)\s+be\s+"
-    r"(?:fulfilled|completed|answered|granted|done|honou?red|processed|carried\s+out)\b",
-    # (1.2) refusals in other languages (es, fr, de, it, pt, ru, zh, ja, ko)
+    r"(?:fulfilled|completed|answered|granted|done|honou?red|processed|carried\s+out)\b"
+)
+"""(1.2) Impersonal refusals: "This request cannot be fulfilled."."""
+
+TERSE_PATTERN = rf"^[\W_]*{_TERSE}(?:[\W_]+(?:{_TERSE}|sorry\b))*[\W_]*$"
+"""(1.2) A whole response that only says no; tried on short responses only (:func:`strong_matches`)."""
+
+LATIN_STRONG_PATTERNS: tuple[str, ...] = (
+    # (1.2) refusals in Spanish, French, German, Italian, Portuguese
     r"\bno\s+(?:puedo|podr[eé]|voy\s+a)\s+(?:ayudar|proporcionar|hacer|cumplir|asistir|crear|escribir|dar|ofrecer)",
     r"\bje\s+ne\s+(?:peux|pourrai|vais)\s+pas\b|\bje\s+refuse\b",
     r"\bich\s+kann\s+(?:(?:dir|ihnen|dabei|damit|hier|leider)\s+){0,2}(?:nicht|keine)\b"
     r"|\b(?:dabei|damit|hierbei)\s+kann\s+ich\s+(?:(?:dir|ihnen|leider)\s+){0,2}nicht\b",
     r"\bnon\s+(?:posso|potr[oò]|sono\s+in\s+grado\s+di)\b",
     r"\bn[aã]o\s+(?:posso|poderei|consigo|vou)\s+(?:ajudar|fornecer|fazer|criar|escrever)",
+)
+OTHER_SCRIPT_STRONG_PATTERNS: tuple[str, ...] = (
+    # (1.2) refusals in Russian, Chinese, Japanese, Korean; tried on non-ASCII text only
     r"я\s+не\s+(?:могу|буду|стану)|не\s+могу\s+помочь",
     r"我(?:不能|无法|不会|没法)|无法(?:提供|帮助|协助)|不能(?:提供|帮助|协助)",
     r"(?:でき|いたし)かねます|(?:お応え|お手伝い|対応|提供)(?:でき|いたしかね)ません",
@@ -142,14 +152,59 @@ WEAK_PATTERNS: tuple[str, ...] = (
     r"\bI\s+(?:strongly\s+)?(?:condemn|disagree\s+with|discourage|oppose)\b",
     r"\b(?:is|are)\s+(?:never|not)\s+(?:acceptable|okay|appropriate|the\s+answer|justified|a\s+healthy|a\s+productive)\b",
     r"\bis\s+not\s+only\s+(?:illegal|unethical|dangerous|harmful)\b",
+)
+
+FOREIGN_WEAK_PATTERNS: tuple[str, ...] = (
     # (1.2) apologies that open refusals in other languages
     r"\blo\s+siento\b|\bd[ée]sol[ée]e?\b|\bes\s+tut\s+mir\s+leid\b|\bmi\s+dispiace\b|\bdesculpe\b"
     r"|\bизвините\b|\bк\s+сожалению\b|抱歉|对不起|申し訳|죄송",
 )
 
 _FLAGS = re.IGNORECASE
-_STRONG_RE = re.compile("|".join(f"(?:{p})" for p in STRONG_PATTERNS), _FLAGS)
-_WEAK_RE = re.compile("|".join(f"(?:{p})" for p in WEAK_PATTERNS), _FLAGS)
+
+
+def _alternation(patterns: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), _FLAGS)
+
+
+# Separate alternations: Python's re scans one alternation fast only while its branches share
+# a cheap first-character test, so the 1.2 branches (anchored, other scripts) live apart and are
+# tried only where they can match.
+_STRONG_RE = _alternation(STRONG_PATTERNS)
+_LATIN_STRONG_RE = _alternation(LATIN_STRONG_PATTERNS)
+_OTHER_STRONG_RE = _alternation(OTHER_SCRIPT_STRONG_PATTERNS)
+_TERSE_RE = re.compile(TERSE_PATTERN, _FLAGS)
+_IMPERSONAL_RE = re.compile(IMPERSONAL_PATTERN, _FLAGS)
+_LATIN_CUES = ("no pued", "no podr", "no voy", "je ne", "je refuse", "kann", "non pos", "non potr", "non sono",
+               "não", "nao ")
+_WEAK_RE = _alternation(WEAK_PATTERNS)
+_FOREIGN_WEAK_RE = _alternation(FOREIGN_WEAK_PATTERNS)
+TERSE_MAX_CHARS = 120
+"""Responses longer than this are never a terse refusal."""
+
+
+def strong_matches(text: str) -> list[re.Match]:
+    """Strong refusal phrases in ``text``, in order of position."""
+    found = list(_STRONG_RE.finditer(text))
+    low = text.lower()  # the 1.2 branches only where their words occur
+    if any(c in low for c in _LATIN_CUES):
+        found += list(_LATIN_STRONG_RE.finditer(text))
+    if " be " in low and ("request" in low or "task" in low or "question" in low or "query" in low):
+        found += list(_IMPERSONAL_RE.finditer(text))
+    if not text.isascii():
+        found += list(_OTHER_STRONG_RE.finditer(text))
+    if len(text) <= TERSE_MAX_CHARS:
+        found += list(_TERSE_RE.finditer(text))
+    return sorted(found, key=lambda m: m.start())
+
+
+def weak_matches(text: str) -> list[re.Match]:
+    """Weak refusal markers in ``text``, in order of position."""
+    found = list(_WEAK_RE.finditer(text))
+    if not text.isascii() or "siento" in text or "leid" in text or "dispiace" in text or "desculpe" in text.lower():
+        found += list(_FOREIGN_WEAK_RE.finditer(text))
+        found.sort(key=lambda m: m.start())
+    return found
 
 # Affirmative openers skipped before the opening is measured ("Sure!", "I'd be happy to help.")
 _OPENER_RE = re.compile(
