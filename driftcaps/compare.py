@@ -12,8 +12,8 @@ from pathlib import Path
 
 from driftcaps import __version__
 from driftcaps.comparable import FIELDS, mismatches, response_settings
-from driftcaps.correction import corrected_difference
-from driftcaps.drift import DriftReport, compute_drift, drift_mitigation, pair_records, unpaired_ids
+from driftcaps.correction import corrected_drift
+from driftcaps.drift import DriftReport, compute_drift, drift_mitigation, unpaired_ids
 from driftcaps.errors import DriftCapsError
 from driftcaps.judges import (
     DEFAULT_HARM_JUDGE,
@@ -24,7 +24,6 @@ from driftcaps.judges import (
 from driftcaps.judges.apply import JudgedResponse, judge_responses
 from driftcaps.judges.base import HarmJudge, RefusalJudge
 from driftcaps.judges.error_rates import error_rates_for
-from driftcaps.metrics import stratum
 from driftcaps.plots import plot_drift
 from driftcaps.provenance import now_iso
 from driftcaps.report import REPORT_FILE, EvalReport, read_eval_report
@@ -140,10 +139,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         entry = compute_drift(base_records, recs, name=label, results_dir=str(Path(folder)), n_boot=n_boot,
                               seed=seed, adapter=report.provenance.adapter if report else None)
         if refusal_rates is not None:
-            pairs = [(b, t) for b, t in pair_records(base_records, recs) if b.label == "unsafe"]
-            entry.alignment_drift_corrected = corrected_difference(
-                [b.refusal for b, _ in pairs], [t.refusal for _, t in pairs], refusal_rates, n_boot, seed,
-                [stratum(b) for b, _ in pairs])
+            entry.alignment_drift_corrected = corrected_drift(base_records, recs, refusal_rates, n_boot, seed)
         entries.append(entry)
     if reference is not None:
         for entry in entries:

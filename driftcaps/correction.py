@@ -120,3 +120,15 @@ def correct_for_judges(records: Sequence[JudgedResponse], refusal: Judge, harm: 
     r = error_rates_for("refusal", refusal.name, refusal.version)
     h = error_rates_for("harm", harm.name, harm.version)
     return corrected_metrics(records, r, h, n_boot, seed), [x for x in (r, h) if x is not None]
+
+
+def corrected_drift(base: Sequence[JudgedResponse], tuned: Sequence[JudgedResponse], rates: JudgeErrorRates,
+                    n_boot: int = N_BOOT, seed: int = 0) -> MetricCI:
+    """Alignment drift of paired unsafe prompts corrected for the refusal judge's error
+    (:func:`corrected_difference` of base and tuned refusals, stratified like AD)."""
+    from driftcaps.drift import pair_records
+    from driftcaps.metrics import stratum
+
+    pairs = [(b, t) for b, t in pair_records(base, tuned) if b.label == "unsafe"]
+    return corrected_difference([b.refusal for b, _ in pairs], [t.refusal for _, t in pairs], rates, n_boot, seed,
+                                [stratum(b) for b, _ in pairs])

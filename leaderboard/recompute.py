@@ -8,10 +8,12 @@ import io
 import math
 from pathlib import Path
 
+from driftcaps.correction import correct_for_judges, corrected_drift
 from driftcaps.drift import DriftReport, compute_drift, drift_mitigation
 from driftcaps.errors import DriftCapsError
 from driftcaps.judges import get_harm_judge, get_refusal_judge
 from driftcaps.judges.apply import JudgedResponse, judge_responses
+from driftcaps.judges.error_rates import error_rates_for
 from driftcaps.metrics import compute_metrics
 from driftcaps.report import EvalReport
 from driftcaps.responses import Response
@@ -53,8 +55,9 @@ def rejudge_and_score(report: EvalReport, responses: list[Response], folder: Pat
     the metrics with the report's bootstrap size and seed.
 
     Returns:
-        (judged records, (overall, by_category, by_subset)) as
-        :func:`driftcaps.metrics.compute_metrics` gives them.
+        (judged records, (overall, by_category, by_subset), corrected): the metrics as
+        :func:`driftcaps.metrics.compute_metrics` gives them and the rates corrected for judge
+        error (:func:`driftcaps.correction.correct_for_judges`; empty for reports before schema 3).
 
     Raises:
         DriftCapsError: a judge unknown here, or installed at another version than the report's.
@@ -68,7 +71,9 @@ def rejudge_and_score(report: EvalReport, responses: list[Response], folder: Pat
                                  f"has {mine.name}@{mine.version}; evaluate again with this DriftCaps.")
     records = judge_responses(responses, refusal, harm)
     prov = report.provenance
-    return records, compute_metrics(records, n_boot=max(prov.n_bootstrap, 1), seed=prov.seed)
+    n_boot = max(prov.n_bootstrap, 1)
+    corrected = correct_for_judges(records, refusal, harm, n_boot, prov.seed)[0] if report.schema_version >= 3 else {}
+    return records, compute_metrics(records, n_boot=n_boot, seed=prov.seed), corrected
 
 
 def recompute_drift(drift: DriftReport, base: list[JudgedResponse], tuned: dict[str, list[JudgedResponse]],
@@ -88,6 +93,18 @@ def recompute_drift(drift: DriftReport, base: list[JudgedResponse], tuned: dict[
             d = first_difference(_dump(getattr(got, part)), _dump(getattr(td, part)), f"tuned[{td.name}].{part}")
             if d:
                 return f"{d}; the drift report does not match its samples."
+        rates = next((r for r in drift.judge_error_rates if r.verdict == "refusal"), None)
+        if td.alignment_drift_corrected is not None or rates is not None:
+            if rates is None or (rates.judge, rates.version) != _refusal_judge(drift):
+                return f"tuned[{td.name}].alignment_drift_corrected: the refusal judge's validation counts are missing or of another judge."
+            mine = error_rates_for("refusal", rates.judge, rates.version)
+            if mine is None or mine != rates:
+                return (f"judge_error_rates: the counts of {rates.judge}@{rates.version} are not this board's; "
+                        "evaluate again with this DriftCaps.")
+            ad = corrected_drift(base, tuned[td.name], rates, drift.n_bootstrap, drift.seed)
+            d = first_difference(_dump(ad), _dump(td.alignment_drift_corrected), f"tuned[{td.name}].alignment_drift_corrected")
+            if d:
+                return f"{d}; the drift report does not match its samples."
         if (td.adapter.weights_sha256 if td.adapter else None) != adapters.get(td.name):
             return f"tuned[{td.name}].adapter.weights_sha256 is not the adapter its results folder was evaluated with."
         if td.reference is not None and td.reference not in names:
@@ -100,6 +117,11 @@ def recompute_drift(drift: DriftReport, base: list[JudgedResponse], tuned: dict[
             if d:
                 return f"{d}; the drift report does not match its samples."
     return None
+
+
+def _refusal_judge(drift: DriftReport) -> tuple[str, str] | None:
+    j = next((j for j in drift.judges if j.kind == "refusal"), None)
+    return (j.name, j.version) if j else None
 
 
 def _dump(x):

@@ -233,10 +233,11 @@ def verify_results(folder: Path, adapters: dict[str, Path] | None = None, name: 
     _check_provenance(folder, report)
     responses = responses_from_files(_check_samples(folder, report))
     _check_coverage(folder, report, responses)
-    records, (overall, by_cat, by_subset) = rejudge_and_score(report, responses, folder)
+    records, (overall, by_cat, by_subset), corrected = rejudge_and_score(report, responses, folder)
     _check_judged(folder, records)
     for group, mine, theirs in (("metrics", {"": overall}, {"": report.metrics}),
-                                ("by_category", by_cat, report.by_category), ("by_subset", by_subset, report.by_subset)):
+                                ("by_category", by_cat, report.by_category), ("by_subset", by_subset, report.by_subset),
+                                ("corrected", {"": corrected}, {"": report.corrected})):
         if mine.keys() != theirs.keys():
             raise Rejected(f"{folder / REPORT_FILE}: {group} has groups {sorted(theirs)} but the responses give {sorted(mine)}.")
         for g, metrics in mine.items():
