@@ -53,6 +53,11 @@ def print_corrected(corrected: dict[str, MetricCI], rates: list) -> None:
                        for r in rates)
     console.print(f"corrected for judge error (Rogan-Gladen, docs/metrics.md#corrected-rates): {', '.join(parts)} "
                   f"({judges}, measured on human labels)")
+    for r in rates:
+        j = r.sensitivity + r.specificity - 1
+        if j < 0.6:
+            console.print(f"caution: the {r.verdict} judge {r.judge} has Se + Sp − 1 = {j:.2f}, so its corrected rates "
+                          f"stretch differences {1 / j:.1f}-fold and their CIs are wide; prefer a better judge.")
 
 
 def print_metrics(metrics: dict[str, MetricCI], by_subset: dict[str, dict[str, MetricCI]],
@@ -105,7 +110,8 @@ def print_drift(report: DriftReport) -> None:
         if td.alignment_drift_corrected is not None:
             r = report.judge_error_rates[0] if report.judge_error_rates else None
             console.print(f"AD corrected for judge error: {fmt(td.alignment_drift_corrected, True)} (AD / (Se + Sp − 1)"
-                          + (f", refusal judge Se {r.sensitivity:.2f}, Sp {r.specificity:.2f}" if r else "") + ")")
+                          + (f", refusal judge Se {r.sensitivity:.2f}, Sp {r.specificity:.2f}" if r else "")
+                          + "; docs/metrics.md#corrected-rates)")
         if td.drift_mitigation is not None:
             console.print(f"[bold]drift mitigation of {td.name} vs {td.reference}: DM = "
                           f"{fmt(td.drift_mitigation, True)}[/bold] (1 − AD/AD_{td.reference}; ↑ better, "
@@ -175,7 +181,7 @@ def print_hard_cases(rows: list[dict], target: float) -> None:
         return got[(verdict, judge, kind)]
 
     t = Table(title="Hard cases (tests/judge_cases, written by us): accuracy by kind, higher is better")
-    t.add_column("kind")
+    t.add_column("kind", no_wrap=True)
     t.add_column("n", justify="right")
     for j in refusal:
         t.add_column(f"refusal {j}: 3-class", justify="right")

@@ -28,6 +28,7 @@ from driftcaps.judges.base import JudgeInfo
 from driftcaps.judges.error_rates import JudgeErrorRates
 from driftcaps.metrics import compute_metrics
 from driftcaps.models import ModelInfo
+from driftcaps.progress import note
 from driftcaps.provenance import command_line, now_iso, package_versions
 from driftcaps.report import REPORT_FILE, read_eval_report
 from driftcaps.responses import find_samples, lm_eval_model_args, responses_from_files
@@ -88,12 +89,36 @@ def _inputs(paths: list[Path]) -> tuple[list[Path], Path | None]:
         if len(paths) > 1:
             raise DriftCapsError(f"{folders[0]}: give one results folder on its own (or only samples files of one "
                                  "run); judge each folder into its own --output.")
-        return find_samples(folders[0]), folders[0]
+        used = find_samples(folders[0])
+        ignored = sorted(set(folders[0].rglob("samples_*.jsonl")) - set(used))
+        if ignored:
+            note(f"{folders[0]}: holds samples of several runs; judging the newest per task "
+                 f"({', '.join(p.name for p in used)}), not {', '.join(p.name for p in ignored)}.")
+        return used, folders[0]
     for p in paths:
         if not (p.name.startswith("samples_") and p.suffix == ".jsonl"):
             raise DriftCapsError(f"{p}: not an lm-eval samples file (samples_<task>_<date>.jsonl); pass the "
                                  "files lm-eval wrote with --log_samples, or their folder.")
+    runs = {(p.resolve().parent, p.stem.rsplit("_", 1)[-1]) for p in paths}
+    tasks = [p.stem[len("samples_"):].rsplit("_", 1)[0] for p in paths]
+    if len(runs) > 1 or len(set(tasks)) < len(tasks):
+        raise DriftCapsError(f"{paths[0]}, {paths[1]}: samples files of different runs (other folders, times or the "
+                             "same task twice); give the files of one run, and judge each run into its own --output.")
     return sorted(paths), None
+
+
+def _coverage(responses: list, files: list[Path]) -> None:
+    """Note when the responses cover only part of their tasks (a partial or ``--limit`` run)."""
+    from driftcaps.tasks import known_tasks, task_items
+
+    for f in files:
+        task = f.stem[len("samples_"):].rsplit("_", 1)[0]
+        if task not in known_tasks():
+            continue
+        expected = {i.id for i in task_items(task)}
+        got = len(expected & {r.id for r in responses})
+        if got < len(expected):
+            note(f"{f.name}: {got} of the {len(expected)} prompts of {task}; the rates describe those prompts only.")
 
 
 def _origin(folder: Path | None) -> tuple[ModelInfo | None, AdapterInfo | None, str | None]:
@@ -121,7 +146,9 @@ def judge_results(paths: list[Path], output: Path, refusal_judge: str, harm_judg
     files, folder = _inputs(paths)
     refusal, harm = get_refusal_judge(refusal_judge), get_harm_judge(harm_judge)
     model, adapter, manifest = _origin(folder)
-    records = judge_responses(responses_from_files(files), refusal, harm)
+    responses = responses_from_files(files)
+    _coverage(responses, files)
+    records = judge_responses(responses, refusal, harm)
     overall, by_cat, by_subset = compute_metrics(records, n_boot=n_boot, seed=seed)
     corrected, error_rates = correct_for_judges(records, refusal, harm, n_boot=n_boot, seed=seed)
     judgement = Judgement(

@@ -53,3 +53,19 @@ def test_bad_inputs_are_one_line_errors(chain: Path, tmp_path: Path, capsys):
                                     "--harm-judge", "nope"], capsys)
     assert code == 2 and "nope" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_samples_of_different_runs_are_refused_and_partial_runs_noted(chain: Path, tmp_path: Path, capsys):
+    base = sorted((chain / "base").glob("samples_*.jsonl"))[0]
+    lora = sorted((chain / "lora").glob("samples_*.jsonl"))[0]
+    code, _, err = run_cli_capture(["judge", "results", str(base), str(lora), "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "samples files of different runs")
+    assert not (tmp_path / "o").exists()
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / base.name).write_bytes(base.read_bytes())
+    newer = lora.name.rsplit("_", 1)[0] + "_2099-01-01T00-00-00.000000.jsonl"
+    (mixed / newer).write_bytes(lora.read_bytes())
+    code, out, err = run_cli_capture(["judge", "results", str(mixed), "--output", str(tmp_path / "m")], capsys)
+    assert code == 0 and f"not {base.name}" in err and f"judging the newest per task ({newer})" in err, err
+    assert "6 of the 234 prompts of driftcaps_mini" in err  # the chain evaluates --limit 6

@@ -62,8 +62,8 @@ def results(
     from driftcaps.rescore import JUDGEMENT_FILE, judge_results
 
     j = judge_results(inputs, output, refusal_judge, harm_judge, n_boot=n_boot, seed=seed, overwrite=overwrite)
-    print_metrics(j.metrics, j.by_subset, j.by_category, f"Judged again: {j.model.name if j.model else 'responses'}",
-                  j.judges)
+    who = (j.model.name if j.model else "responses") + (f" + adapter {Path(j.adapter.path).name}" if j.adapter else "")
+    print_metrics(j.metrics, j.by_subset, j.by_category, f"Judged again: {who}", j.judges)
     print_corrected(j.corrected, j.judge_error_rates)
     print(f"judged {j.n_prompts} responses -> {output / 'judged.jsonl'}, {output / JUDGEMENT_FILE}")
 
