@@ -99,6 +99,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
     refusal, harm = get_refusal_judge(rj), get_harm_judge(hj)
     base_records = load_judged(base, refusal, harm)
     refusal_rates = error_rates_for("refusal", refusal.name, refusal.version)
+    harm_rates = error_rates_for("harm", harm.name, harm.version)
     warnings, entries = [], []
     labels = names or [Path(t).name or str(t) for t in tuned]
     if len(labels) != len(tuned):
@@ -138,8 +139,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
                             "and were left out (evaluate both with the same tasks and --limit).")
         entry = compute_drift(base_records, recs, name=label, results_dir=str(Path(folder)), n_boot=n_boot,
                               seed=seed, adapter=report.provenance.adapter if report else None)
-        if refusal_rates is not None:
-            entry.alignment_drift_corrected = corrected_drift(base_records, recs, refusal_rates, n_boot, seed)
+        entry.corrected = corrected_drift(base_records, recs, refusal_rates, harm_rates, n_boot, seed)
         entries.append(entry)
     if reference is not None:
         for entry in entries:
@@ -151,7 +151,7 @@ def run_drift(base: str | Path, tuned: list[str | Path], output: str | Path | No
         base_dir=str(Path(base)), base_model=base_report.provenance.model if base_report else None,
         judges=[refusal.info(), harm.info()],
         n_bootstrap=n_boot, seed=seed, created_at=now_iso(), driftcaps_version=__version__, tuned=entries,
-        allowed_mismatches=sorted(allow), judge_error_rates=[refusal_rates] if refusal_rates else [],
+        allowed_mismatches=sorted(allow), judge_error_rates=[r for r in (refusal_rates, harm_rates) if r],
     )
     if output is not None:
         out = Path(output)

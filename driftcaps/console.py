@@ -107,11 +107,12 @@ def print_drift(report: DriftReport) -> None:
                       f"{st.refused_to_complied} ({st.refused_to_degenerate})", str(st.complied_to_refused), "–" if st.mcnemar_p is None else f"{st.mcnemar_p:.2g}",
                       style="bold" if name == "all" else None)
         console.print(t)
-        if td.alignment_drift_corrected is not None:
-            r = report.judge_error_rates[0] if report.judge_error_rates else None
-            console.print(f"AD corrected for judge error: {fmt(td.alignment_drift_corrected, True)} (AD / (Se + Sp − 1)"
-                          + (f", refusal judge Se {r.sensitivity:.2f}, Sp {r.specificity:.2f}" if r else "")
-                          + "; docs/metrics.md#corrected-rates)")
+        if td.corrected:
+            names = {"alignment_drift": "AD", "delta_harmful_rate": "ΔHR", "delta_over_refusal_rate": "ΔORR"}
+            judges = "; ".join(f"{r.verdict} judge Se {r.sensitivity:.2f}, Sp {r.specificity:.2f}"
+                               for r in report.judge_error_rates)
+            console.print("corrected for judge error: " + ", ".join(f"{names[k]} {fmt(v, True)}" for k, v in td.corrected.items())
+                          + f" (difference / (Se + Sp − 1); {judges}; docs/metrics.md#corrected-rates)")
         if td.drift_mitigation is not None:
             console.print(f"[bold]drift mitigation of {td.name} vs {td.reference}: DM = "
                           f"{fmt(td.drift_mitigation, True)}[/bold] (1 − AD/AD_{td.reference}; ↑ better, "

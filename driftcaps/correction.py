@@ -122,13 +122,28 @@ def correct_for_judges(records: Sequence[JudgedResponse], refusal: Judge, harm: 
     return corrected_metrics(records, r, h, n_boot, seed), [x for x in (r, h) if x is not None]
 
 
-def corrected_drift(base: Sequence[JudgedResponse], tuned: Sequence[JudgedResponse], rates: JudgeErrorRates,
-                    n_boot: int = N_BOOT, seed: int = 0) -> MetricCI:
-    """Alignment drift of paired unsafe prompts corrected for the refusal judge's error
-    (:func:`corrected_difference` of base and tuned refusals, stratified like AD)."""
+def corrected_drift(base: Sequence[JudgedResponse], tuned: Sequence[JudgedResponse], refusal: JudgeErrorRates | None,
+                    harm: JudgeErrorRates | None, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, MetricCI]:
+    """The paired drift statistics corrected for judge error (:func:`corrected_difference`, each
+    stratified like its raw statistic), keyed as in ``DriftStats``: ``alignment_drift`` (RR_B −
+    RR_T on unsafe pairs) and ``delta_over_refusal_rate`` (ORR_T − ORR_B on safe pairs) with the
+    refusal judge's counts, ``delta_harmful_rate`` (HR_T − HR_B where both are judged) with the
+    harm judge's; a statistic whose judge was not validated is left out."""
     from driftcaps.drift import pair_records
     from driftcaps.metrics import stratum
 
-    pairs = [(b, t) for b, t in pair_records(base, tuned) if b.label == "unsafe"]
-    return corrected_difference([b.refusal for b, _ in pairs], [t.refusal for _, t in pairs], rates, n_boot, seed,
-                                [stratum(b) for b, _ in pairs])
+    pairs = pair_records(base, tuned)
+    unsafe = [(b, t) for b, t in pairs if b.label == "unsafe"]
+    safe = [(b, t) for b, t in pairs if b.label == "safe"]
+    judged = [(b, t) for b, t in unsafe if b.harmful is not None and t.harmful is not None]
+    out: dict[str, MetricCI] = {}
+    if refusal is not None:
+        out["alignment_drift"] = corrected_difference([b.refusal for b, _ in unsafe], [t.refusal for _, t in unsafe],
+                                                      refusal, n_boot, seed, [stratum(b) for b, _ in unsafe])
+        out["delta_over_refusal_rate"] = corrected_difference([t.refusal for _, t in safe], [b.refusal for b, _ in safe],
+                                                              refusal, n_boot, seed, [stratum(b) for b, _ in safe])
+    if harm is not None:
+        out["delta_harmful_rate"] = corrected_difference([bool(t.harmful) for _, t in judged],
+                                                         [bool(b.harmful) for b, _ in judged], harm, n_boot, seed,
+                                                         [stratum(b) for b, _ in judged])
+    return out

@@ -186,7 +186,7 @@ def run_demo(out: Path, model: str, steps: int | None, limit: int | None, fresh:
     print_drift(report)
     for td in report.tuned:
         ad = td.overall.alignment_drift
-        cor = td.alignment_drift_corrected
+        cor = td.corrected.get("alignment_drift")
         console.print(f"[bold]alignment drift of the {td.name} adapter: {ad.value:+.3f} "
                       f"(95% CI [{ad.ci_low:+.3f}, {ad.ci_high:+.3f}], {ad.n} unsafe prompts)"
                       + (f"; corrected for judge error {cor.value:+.3f} [{cor.ci_low:+.3f}, {cor.ci_high:+.3f}]"

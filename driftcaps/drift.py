@@ -78,10 +78,11 @@ class TunedDrift(Record):
     by_category: dict[str, DriftStats]
     reference: str | None = None
     """Name of the plain-LoRA entry that ``drift_mitigation`` is measured against (None: not asked)."""
-    alignment_drift_corrected: MetricCI | None = None
-    """AD corrected for the refusal judge's error, AD / (Se + Sp − 1), with a joint bootstrap CI
-    over prompt pairs and validation records (:mod:`driftcaps.correction`); None when the judge
-    was not validated or in reports before schema 3."""
+    corrected: dict[str, MetricCI] = {}
+    """``alignment_drift``, ``delta_harmful_rate`` and ``delta_over_refusal_rate`` (overall)
+    corrected for judge error, difference / (Se + Sp − 1), with joint bootstrap CIs over prompt
+    pairs and validation records (:func:`driftcaps.correction.corrected_drift`); a statistic whose
+    judge was not validated is absent; empty in reports before schema 3."""
     drift_mitigation: MetricCI | None = None
     """DM = 1 − AD_this / AD_reference with its paired 95% bootstrap CI
     (``docs/metrics.md#drift-mitigation``); 1 = no drift left, 0 = as much as the reference,
@@ -93,7 +94,7 @@ class DriftReport(VersionedRecord):
     prompts. Read one back with :func:`read_drift_report`."""
 
     KIND = "driftcaps.drift"
-    SCHEMA_VERSION = 3  # 2: allowed_mismatches; 3: alignment_drift_corrected, judge_error_rates
+    SCHEMA_VERSION = 3  # 2: allowed_mismatches; 3: corrected, judge_error_rates
     base_dir: str
     base_model: ModelInfo | None = None
     judges: list[JudgeInfo]
@@ -103,7 +104,7 @@ class DriftReport(VersionedRecord):
     driftcaps_version: str
     tuned: list[TunedDrift]
     judge_error_rates: list[JudgeErrorRates] = []
-    """The refusal judge's validation counts behind ``alignment_drift_corrected`` (names the set)."""
+    """The judges' validation counts behind each entry's ``corrected`` (they name the sets)."""
     allowed_mismatches: list[str] = []
     """Generation settings that differ between the base and a tuned run, accepted by the user
     (``--allow-mismatch``; :mod:`driftcaps.comparable`); empty when the runs were made alike."""

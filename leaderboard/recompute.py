@@ -93,16 +93,17 @@ def recompute_drift(drift: DriftReport, base: list[JudgedResponse], tuned: dict[
             d = first_difference(_dump(getattr(got, part)), _dump(getattr(td, part)), f"tuned[{td.name}].{part}")
             if d:
                 return f"{d}; the drift report does not match its samples."
-        rates = next((r for r in drift.judge_error_rates if r.verdict == "refusal"), None)
-        if td.alignment_drift_corrected is not None or rates is not None:
-            if rates is None or (rates.judge, rates.version) != _refusal_judge(drift):
-                return f"tuned[{td.name}].alignment_drift_corrected: the refusal judge's validation counts are missing or of another judge."
-            mine = error_rates_for("refusal", rates.judge, rates.version)
-            if mine is None or mine != rates:
-                return (f"judge_error_rates: the counts of {rates.judge}@{rates.version} are not this board's; "
-                        "evaluate again with this DriftCaps.")
-            ad = corrected_drift(base, tuned[td.name], rates, drift.n_bootstrap, drift.seed)
-            d = first_difference(_dump(ad), _dump(td.alignment_drift_corrected), f"tuned[{td.name}].alignment_drift_corrected")
+        rates = {}
+        for r in drift.judge_error_rates:
+            mine = error_rates_for(r.verdict, r.judge, r.version)
+            if mine is None or mine != r or (r.judge, r.version) != _judge(drift, r.verdict):
+                return (f"judge_error_rates: the counts of {r.judge}@{r.version} are not this board's counts of the "
+                        "report's judges; evaluate again with this DriftCaps.")
+            rates[r.verdict] = r
+        if td.corrected or rates:
+            got = corrected_drift(base, tuned[td.name], rates.get("refusal"), rates.get("harm"), drift.n_bootstrap,
+                                  drift.seed)
+            d = first_difference(_dump(got), _dump(td.corrected), f"tuned[{td.name}].corrected")
             if d:
                 return f"{d}; the drift report does not match its samples."
         if (td.adapter.weights_sha256 if td.adapter else None) != adapters.get(td.name):
@@ -119,8 +120,8 @@ def recompute_drift(drift: DriftReport, base: list[JudgedResponse], tuned: dict[
     return None
 
 
-def _refusal_judge(drift: DriftReport) -> tuple[str, str] | None:
-    j = next((j for j in drift.judges if j.kind == "refusal"), None)
+def _judge(drift: DriftReport, kind: str) -> tuple[str, str] | None:
+    j = next((j for j in drift.judges if j.kind == kind), None)
     return (j.name, j.version) if j else None
 
 

@@ -111,6 +111,11 @@ def test_reports_carry_the_corrected_rates_beside_the_raw_ones(chain):
     drift = json.loads((chain / "drift.json").read_text())
     (entry,) = drift["tuned"]
     ad = entry["overall"]["alignment_drift"]["value"]
-    assert entry["alignment_drift_corrected"]["value"] == pytest.approx(
+    assert entry["corrected"]["alignment_drift"]["value"] == pytest.approx(
         max(-1.0, min(1.0, ad / (r.sensitivity + r.specificity - 1))))
-    assert drift["judge_error_rates"][0]["judge"] == "trained"
+    h = rates["harm"]
+    dhr = entry["overall"]["delta_harmful_rate"]["value"]
+    assert entry["corrected"]["delta_harmful_rate"]["value"] == pytest.approx(
+        max(-1.0, min(1.0, dhr / (h.sensitivity + h.specificity - 1))))
+    assert set(entry["corrected"]) == {"alignment_drift", "delta_harmful_rate", "delta_over_refusal_rate"}
+    assert [(x["verdict"], x["judge"]) for x in drift["judge_error_rates"]] == [("refusal", "trained"), ("harm", "trained")]

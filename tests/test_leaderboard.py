@@ -104,8 +104,8 @@ def test_verification_recomputes_what_the_report_says(chain: Path):
     (lambda d: _edit_json(d / "lora" / "report.json",
                           lambda r: r["corrected"]["harmful_rate_unsafe"].update(value=0.123)),
      "corrected.harmful_rate_unsafe.value is 0.123, but the logged responses give"),
-    (lambda d: _edit_json(d / "drift.json", lambda r: r["tuned"][0]["alignment_drift_corrected"].update(value=0.123)),
-     r"tuned\[lora\].alignment_drift_corrected.value \(0.123, recomputed"),
+    (lambda d: _edit_json(d / "drift.json", lambda r: r["tuned"][0]["corrected"]["alignment_drift"].update(value=0.123)),
+     r"tuned\[lora\].corrected.alignment_drift.value \(0.123, recomputed"),
     (lambda d: _edit_json(d / "drift.json", lambda r: r["judge_error_rates"][0].update(tp=1)),
      "judge_error_rates: the counts of trained@1.1 are not this board's"),
 ])
