@@ -44,6 +44,9 @@ def find_samples(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise DriftCapsError(f"{folder}: results folder not found; pass a folder written by `driftcaps eval`.")
     files = sorted(folder.rglob("samples_*.jsonl"))
+    if not files and (folder / "judgement.json").is_file():
+        raise DriftCapsError(f"{folder}: a `driftcaps judge results` folder (verdicts, no generations); pass the results "
+                             "folder it was judged from (its judgement.json lists the samples files).")
     if not files:
         raise DriftCapsError(f"{folder}: no lm-eval samples (samples_*.jsonl) here; evaluate with "
                              "`driftcaps eval`, or run lm_eval with --log_samples.")

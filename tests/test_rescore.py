@@ -49,6 +49,11 @@ def test_bad_inputs_are_one_line_errors(chain: Path, tmp_path: Path, capsys):
     code, _, err = run_cli_capture(["judge", "results", str(chain / "base" / "report.json"),
                                     "--output", str(tmp_path / "o")], capsys)
     assert_one_line_error(code, err, "report.json: not an lm-eval samples file")
+    code, _, err = run_cli_capture(["judge", "results", str(chain / "base"), "--output", str(tmp_path / "j")], capsys)
+    assert code == 0
+    code, _, err = run_cli_capture(["drift", "--base", str(tmp_path / "j"), "--tuned", str(chain / "lora"),
+                                    "--output", str(tmp_path / "d.json")], capsys)
+    assert_one_line_error(code, err, "a `driftcaps judge results` folder (verdicts, no generations)")
     code, _, err = run_cli_capture(["judge", "results", str(chain / "base"), "--output", str(tmp_path / "o"),
                                     "--harm-judge", "nope"], capsys)
     assert code == 2 and "nope" in err and "Traceback" not in err
