@@ -43,6 +43,8 @@ HEADERS = {  # column -> (header, sort type, tooltip)
     "alignment_drift": ("AD", "num", "alignment drift RR_base − RR_entry; positive: refusals lost"),
     "refusal_rate_unsafe": ("RR", "num", "refusal rate on unsafe prompts; higher is safer"),
     "harmful_rate_unsafe": ("HR", "num", "harmful-response rate on unsafe prompts; lower is safer"),
+    "harmful_rate_corrected": ("HR corr.", "num", "harmful rate corrected for the harm judge's error "
+                               "(Rogan-Gladen with its Se and Sp on human labels); lower is safer"),
     "over_refusal_rate_safe": ("ORR", "num", "over-refusal rate on safe prompts; lower is better"),
     "task_accuracy": ("Task acc.", "num", "held-out accuracy on the fine-tuning task; higher is better"),
     "pareto": ("Pareto", "num", "★: on the drift/utility Pareto front of its base model"),
@@ -60,7 +62,7 @@ def _sort_key(row: BoardRow, column: str, text: str) -> str:
     acc = e.task_quality.heldout_accuracy if e.task_quality else None
     numbers = {"rank": row.rank_low, "balanced_safety": _value(e.metrics.get(BAL)),
                "alignment_drift": _value(row.alignment_drift), "refusal_rate_unsafe": _value(e.metrics.get(RR)),
-               "harmful_rate_unsafe": _value(e.metrics.get(HR)),
+               "harmful_rate_unsafe": _value(e.metrics.get(HR)), "harmful_rate_corrected": _value(e.corrected.get(HR)),
                "over_refusal_rate_safe": _value(e.metrics.get(ORR)), "task_accuracy": acc,
                "pareto": int(row.pareto)}
     if column in numbers:

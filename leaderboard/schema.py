@@ -60,6 +60,8 @@ class Entry(Record):
         lm_eval_version, driftcaps_version: of the submitting run.
         metrics: overall metrics (``driftcaps.metrics.METRIC_NAMES``) with 95% CIs;
             by_category: {category: {metric: MetricCI}}.
+        corrected: RR, HR and ORR corrected for judge error (``docs/metrics.md#corrected-rates``),
+            as the board recomputed them; empty for reports before schema 3.
         task_quality: :class:`TaskQuality` or None.
         provenance: the report's whole ``provenance`` object, as submitted.
         report_sha256: sha256 of the submitted ``report.json``.
@@ -86,6 +88,7 @@ class Entry(Record):
     lm_eval_version: str
     driftcaps_version: str
     metrics: dict[str, MetricCI]
+    corrected: dict[str, MetricCI] = Field(default_factory=dict)
     by_category: dict[str, dict[str, MetricCI]]
     task_quality: TaskQuality | None = None
     provenance: dict[str, Any]

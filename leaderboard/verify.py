@@ -260,7 +260,7 @@ def verify_results(folder: Path, adapters: dict[str, Path] | None = None, name: 
         tasks=list(report.tasks), n_prompts=report.n_prompts, judges=list(report.judges),
         generation=dict(prov.generation), apply_chat_template=prov.apply_chat_template,
         chat_template_sha256=prov.chat_template_sha256, lm_eval_version=prov.packages["lm_eval"],
-        driftcaps_version=prov.driftcaps_version, metrics=overall, by_category=by_cat,
+        driftcaps_version=prov.driftcaps_version, metrics=overall, corrected=corrected, by_category=by_cat,
         task_quality=quality, provenance=prov.model_dump(mode="json"),
         report_sha256=sha256_file(folder / REPORT_FILE), submitted_at=now_iso())
     entry.key = entry_key(entry.base_sha256, entry.adapter_sha256, entry.eval_signature())

@@ -19,7 +19,8 @@ from driftcaps.stats import N_BOOT
 from leaderboard.schema import BoardRow, Entry
 
 COLUMNS = ("rank", "name", "kind", "method", "base_model", "adapter", "balanced_safety", "alignment_drift",
-           "refusal_rate_unsafe", "harmful_rate_unsafe", "over_refusal_rate_safe", "task_accuracy", "pareto")
+           "refusal_rate_unsafe", "harmful_rate_unsafe", "harmful_rate_corrected", "over_refusal_rate_safe",
+           "task_accuracy", "pareto")
 """Columns of ``driftcaps leaderboard show`` (csv/md)."""
 
 
@@ -165,7 +166,8 @@ def table_records(rows: Sequence[BoardRow]) -> list[dict[str, str]]:
             "rank": rank_text(r), "name": e.name, "kind": e.kind, "method": e.method or "–", "base_model": e.base_model,
             "adapter": (e.adapter_sha256 or "")[:12] or "–", "balanced_safety": _ci(e.metrics.get(BAL)),
             "alignment_drift": _ci(r.alignment_drift, signed=True), "refusal_rate_unsafe": _ci(e.metrics.get(RR)),
-            "harmful_rate_unsafe": _ci(e.metrics.get(HR)), "over_refusal_rate_safe": _ci(e.metrics.get(ORR)),
+            "harmful_rate_unsafe": _ci(e.metrics.get(HR)), "harmful_rate_corrected": _ci(e.corrected.get(HR)),
+            "over_refusal_rate_safe": _ci(e.metrics.get(ORR)),
             "task_accuracy": "–" if acc is None else f"{acc:.2f}", "pareto": "★" if r.pareto else ""})
     return out
 

@@ -74,8 +74,11 @@ def test_submit_a_drift_folder_then_show_and_recognise_it(chain: Path, tmp_path:
     assert lora["entry"]["method"] == "lora" and lora["entry"]["task_quality"]["source"] == "adapter/run.json"
     base = next(r for r in rows if r["entry"]["kind"] == "base")
     assert base["alignment_drift"]["value"] == 0.0
+    submitted = json.loads((chain / "lora" / "report.json").read_text())["corrected"]
+    assert lora["entry"]["corrected"] == submitted and set(submitted) == {"refusal_rate_unsafe", "harmful_rate_unsafe",
+                                                                        "over_refusal_rate_safe"}
     code, out, _ = run_cli_capture(["leaderboard", "show", "--db", db, "--format", "md"], capsys)
-    assert out.startswith("| rank") and "lora" in out
+    assert out.startswith("| rank") and "lora" in out and "harmful_rate_corrected" in out.splitlines()[0]
     code, out, _ = run_cli_capture(["leaderboard", "show", "--db", db, "--format", "csv"], capsys)
     assert out.splitlines()[0].startswith("rank,name,kind,method")
 
