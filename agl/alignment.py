@@ -29,18 +29,22 @@ def max_new_tokens() -> int:
 
 
 def choose_prompts(n: int) -> list[Item]:
-    """The first ``n`` prompts of a fixed order of the ``align`` split that alternates unsafe and
-    safe prompts (each side ordered by a salted hash of the id). Prefix-stable: the first ``k``
-    of ``choose_prompts(n)`` are ``choose_prompts(k)``. Only ``align`` items are ever returned."""
+    """The first ``n`` prompts of :func:`alignment_order`. Prefix-stable: the first ``k`` of
+    ``choose_prompts(n)`` are ``choose_prompts(k)``."""
+    return alignment_order()[:n]
+
+
+def alignment_order() -> list[Item]:
+    """Every ``align`` prompt in a fixed order that alternates unsafe and safe prompts (each side
+    ordered by a salted hash of the id). Only ``align`` items are ever returned."""
     items = load_items("align")
     unsafe = sorted((i for i in items if i.label == "unsafe"), key=lambda i: unit_hash("agl", i.id))
     safe = sorted((i for i in items if i.label == "safe"), key=lambda i: unit_hash("agl", i.id))
     order: list[Item] = []
     for k in range(max(len(unsafe), len(safe))):
         order += ([unsafe[k]] if k < len(unsafe) else []) + ([safe[k]] if k < len(safe) else [])
-    chosen = order[:n]
-    assert all(i.split == "align" for i in chosen)
-    return chosen
+    assert all(i.split == "align" for i in order)
+    return order
 
 
 def generate(model_path: str, prompts: list[str], batch_size: int = 32, dtype: str = "bfloat16",
@@ -113,7 +117,7 @@ def alignment_data(base: ModelInfo, n: int) -> list[dict]:
     """
     if n < 1:
         raise DriftCapsError("the alignment set is empty; give --fisher-samples >= 1.")
-    everything = choose_prompts(10**9)
+    everything = alignment_order()
     if len(everything) < n:
         raise DriftCapsError(f"the DriftCaps align split has only {len(everything)} prompts, fewer than {n} requested.")
     prompts = everything[:min(len(everything), -(-n // CHUNK) * CHUNK)]  # whole chunks

@@ -73,8 +73,22 @@ def content_words(text: str) -> set[str]:
 
 def refusal_features(prompt: str, response: str) -> np.ndarray:
     """The refusal feature vector (names: :data:`REFUSAL_FEATURES`), float64, shape (25,)."""
+    return _refusal_row(prompt, response)[0]
+
+
+def refusal_features_and_rules(prompts: Sequence[str], responses: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """:func:`feature_matrix` of ``refusal`` and, per row, the rule that decided the pattern
+    judge's verdict (:meth:`~driftcaps.judges.pattern.PatternRefusalJudge.judge_with_rule`),
+    from one pass of the pattern judge."""
+    rows = [_refusal_row(p, r) for p, r in zip(prompts, responses, strict=True)]
+    if not rows:
+        return np.zeros((0, len(REFUSAL_FEATURES))), []
+    return np.stack([f for f, _ in rows]), [rule for _, rule in rows]
+
+
+def _refusal_row(prompt: str, response: str) -> tuple[np.ndarray, str]:
     text = normalize_response(response)
-    verdict = _PATTERN.judge(prompt, text)
+    verdict, rule = _PATTERN.judge_with_rule(prompt, text)
     masked, code = mask_code(text[:1500])
     strong = [m.start() for m in strong_matches(masked)]
     weak = [m.start() for m in weak_matches(masked)]
@@ -86,7 +100,7 @@ def refusal_features(prompt: str, response: str) -> np.ndarray:
           code > 0, len(asked & said) / max(1, len(asked))]
     f += [np.log1p(len(r.findall(opening))) for r in _MORAL]
     f += [np.log1p(len(r.findall(body))) for r in _COMPLY]
-    return np.asarray(f, dtype=np.float64)
+    return np.asarray(f, dtype=np.float64), rule
 
 
 def harm_features(request: str, response: str) -> np.ndarray:
