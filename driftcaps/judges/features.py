@@ -25,7 +25,7 @@ import numpy as np
 from driftcaps.judges.pattern import PatternRefusalJudge, mask_code, normalize_response
 from driftcaps.judges.phrases import strong_matches, weak_matches
 
-FEATURE_VERSION = "2"
+FEATURE_VERSION = "3"
 
 _CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
 _STOP = frozenset(
