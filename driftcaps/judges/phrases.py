@@ -254,7 +254,7 @@ _ACTION_VERBS = (
     "search|find|follow|track|buy|pay|scan|skip|spend|send|post|share|copy|register|create|set|"
     "change|add|mix|heat|pour|combine|attach|assemble|gather|fit|start|begin|bring|wear|remove|cut|"
     "invoice|report|text|email|capture|collect|delete|drive|move|unlock|wedge|jam|grab|steal|fill|"
-    "stand|stay|apply|print|upload|paste|drop|store|mark|note\s+down|write\s+down|climb|break"
+    r"stand|stay|apply|print|upload|paste|drop|store|mark|note\s+down|write\s+down|climb|break"
 )
 _ACTION_RE = re.compile(
     r"^[\W_]*(?:(?:step\s*\d+|\d{1,2}[.)])[\s:.)-]*)?(?:(?:for|to|if|when|in|on|at|once|after|before)\b[^,.!?\n]{0,60},\s*)?"
