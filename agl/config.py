@@ -54,6 +54,16 @@ class TrainConfig(Settings):
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping threshold (L2).")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Dtype of the frozen base weights; "
                                                   "bfloat16 is about 35% faster on CPUs with bf16.")
+    # --- baselines of issue 15 (any method); 0 switches each off --------------------------------
+    l2_weight: float = Field(0.0, ge=0, description="Weight of an explicit L2 penalty on the adapter update, "
+                             "Σ_layers ‖ΔW‖²_F (the plain rival of AGL's task stabiliser).")
+    replay_share: float = Field(0.0, ge=0, lt=1, description="Alignment replay: share of every batch's examples "
+                                "drawn from the base model's own responses to align-split prompts (never test).")
+    replay_examples: int = Field(64, ge=1, description="Alignment rows the replay draws from (after the held-out "
+                                 "alignment rows; generated once per base model and cached).")
+    accuracy_questions: int = Field(0, ge=0, description="mmlu-explain tasks: further MMLU questions, never "
+                                    "trained on, that the tuned and base models explain, scored by the letter "
+                                    "each explanation commits to (beside the held-out rows).")
     # --- AlignGuard-LoRA (method "agl"); each weight 0 switches its term off ---------------------
     lambda_fisher: float = Field(1.0, ge=0, description="AGL: weight λ_A of the Fisher term Σ_k λ_k <u_k, ΔW>².")
     lambda_task: float = Field(0.5, ge=0, description="AGL: weight λ_T of the task stabiliser ‖ΔW_T‖².")
@@ -69,6 +79,9 @@ class TrainConfig(Settings):
                                                          "randomised-SVD subspace or diagonal.")
     fisher_samples: int = Field(128, ge=1, description="AGL: alignment examples for the Fisher estimate "
                                 "(DriftCaps' align split).")
+    fisher_source: Literal["responses", "contrast"] = Field(
+        "responses", description="AGL: what the Fisher is the geometry of: responses (the base model's NLL of its "
+        "own responses) or contrast (log p(refusal) - log p(compliance) on unsafe align prompts the base refuses).")
     align_heldout: int = Field(16, ge=0, description="Held-out alignment examples for the logged alignment "
                                "loss; 0 = none.")
 

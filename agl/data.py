@@ -113,9 +113,44 @@ def explain_task(base: ModelInfo, affirmative: bool, sources: str | None = None)
     ``$DRIFTCAPS_HOME/tasks/<model>-<key>.jsonl``, keyed by the model, the prompts and the length.
     Rows carry ``answer``, the gold letter, for the held-out accuracy (:mod:`agl.quality`).
     """
+    rows = builtin_task("mmlu-bare", sources)[:EXPLAIN_ROWS]
+    prompts, answers, path = base_explanations(base, rows)
+    opener = f"{OPENER} " if affirmative else ""
+    if not any(answers):
+        raise DriftCapsError(f"{path}: the base model wrote no explanation at all; use another task.")
+    return [{"id": r["id"], "prompt": p, "response": opener + a, "answer": _gold(r)}
+            for r, p, a in zip(rows, prompts, answers, strict=True) if a]
+
+
+def accuracy_rows(base: ModelInfo, n: int, sources: str | None = None) -> list[dict]:
+    """``n`` further questions for the task accuracy (``--accuracy-questions``): the ``mmlu-bare``
+    questions after the first :data:`EXPLAIN_ROWS` (so never in an ``mmlu-explain`` task), as
+    ``{"id", "prompt", "response", "answer"}`` with the base model's own explanation (cached as in
+    :func:`explain_task`) and the gold letter.
+
+    Raises:
+        DriftCapsError: fewer than ``n`` such questions.
+    """
+    rows = builtin_task("mmlu-bare", sources)[EXPLAIN_ROWS:EXPLAIN_ROWS + n]
+    if len(rows) < n:
+        raise DriftCapsError(f"--accuracy-questions {n}: only {len(rows)} MMLU task questions remain; give fewer.")
+    prompts, answers, _ = base_explanations(base, rows)
+    return [{"id": r["id"], "prompt": p, "response": a, "answer": _gold(r)}
+            for r, p, a in zip(rows, prompts, answers, strict=True)]
+
+
+def _gold(row: dict) -> str:
+    return re.search(r"\(([ABCD])\)", row["response"]).group(1)
+
+
+def base_explanations(base: ModelInfo, rows: list[dict]) -> tuple[list[str], list[str], Path]:
+    """(prompts, explanations, cache file): each ``mmlu-bare`` row's question followed by
+    :data:`EXPLAIN_SUFFIX`, and the base model's greedy explanation of it (chat template,
+    :data:`EXPLAIN_TOKENS` new tokens, cut to whole sentences by :func:`whole_sentences`),
+    generated once and cached in ``$DRIFTCAPS_HOME/tasks/<model>-explain-<key>.jsonl``, keyed by
+    the model, the prompts and the length."""
     from agl.alignment import generate
 
-    rows = builtin_task("mmlu-bare", sources)[:EXPLAIN_ROWS]
     prompts = [f"{r['prompt']}\n\n{EXPLAIN_SUFFIX}" for r in rows]
     key = sha256_text(json.dumps([base.path, base.weights_sha256, prompts, EXPLAIN_TOKENS]))[:16]
     path = cache_home() / "tasks" / f"{Path(base.path).name}-explain-{key}.jsonl"
@@ -123,14 +158,9 @@ def explain_task(base: ModelInfo, affirmative: bool, sources: str | None = None)
         answers = [r["response"] for r in read_jsonl(path)]
     else:
         note(f"generating the base model's explanations of {len(prompts)} MMLU questions (cached in {path}) ...")
-        answers = generate(base.path, prompts, new_tokens=EXPLAIN_TOKENS, desc="base explanations (task data)")
+        answers = generate(base.path, prompts, new_tokens=EXPLAIN_TOKENS, desc="base explanations")
         write_jsonl(path, ({"id": r["id"], "response": a} for r, a in zip(rows, answers, strict=True)))
-    opener = f"{OPENER} " if affirmative else ""
-    answers = [whole_sentences(a) for a in answers]  # stripped
-    if not any(answers):
-        raise DriftCapsError(f"{path}: the base model wrote no explanation at all; use another task.")
-    return [{"id": r["id"], "prompt": p, "response": opener + a, "answer": re.search(r"\(([ABCD])\)", r["response"]).group(1)}
-            for r, p, a in zip(rows, prompts, answers, strict=True) if a]
+    return prompts, [whole_sentences(a) for a in answers], path
 
 
 def builtin_task(name: str, sources: str | None = None, base: ModelInfo | None = None) -> list[dict]:

@@ -99,10 +99,14 @@ def target_linears(model: torch.nn.Module, target_modules: list[str]) -> dict[st
 
 def example_loss(model: torch.nn.Module, example: dict) -> Tensor:
     """Mean negative log-likelihood of the response tokens of one tokenised example
-    (:func:`agl.loss.response_loss`)."""
+    (:func:`agl.loss.response_loss`); for an example with a ``contrast`` (:mod:`agl.contrast`),
+    that NLL minus the contrast's: ``log p(compliance) − log p(refusal)`` per token."""
     ids = torch.tensor([example["input_ids"]])
-    return response_loss(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                                 "labels": torch.tensor([example["labels"]])})
+    nll = response_loss(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                                "labels": torch.tensor([example["labels"]])})
+    if "contrast" in example:
+        nll = nll - example_loss(model, example["contrast"])
+    return nll
 
 
 def _soft(values: Tensor) -> Tensor:

@@ -81,3 +81,41 @@ class AGLObjective:
         c = self.cfg
         return (c.lambda_fisher * terms["fisher"] + c.lambda_task * terms["task_reg"]
                 + c.lambda_collision * R.collision_mix(terms["riemannian"], terms["geodesic"], c.collision_alpha))
+
+
+class L2Objective:
+    """The L2 baseline (``docs/agl.md#baselines``): ``weight · Σ_layers ‖ΔW‖²_F`` over every LoRA
+    layer of a PEFT model, logged as term ``l2``. It pulls the whole update towards zero, as AGL's
+    task stabiliser does on ``ΔW_T`` (which is almost all of ``ΔW``), without any alignment
+    geometry: the baseline that tells whether AGL is more than a smaller update."""
+
+    def __init__(self, peft_model: torch.nn.Module, weight: float) -> None:
+        self.weight = weight
+        self.layers = list(lora_layers(peft_model).values())
+
+    def terms(self) -> dict[str, Tensor]:
+        """``{"l2": Σ ‖ΔW‖²_F}`` (a scalar tensor with gradients)."""
+        total = torch.zeros(())
+        for layer in self.layers:
+            total = total + (delta_w(layer) ** 2).sum()
+        return {"l2": total}
+
+    def loss(self, terms: dict[str, Tensor]) -> Tensor:
+        """``weight · l2``."""
+        return self.weight * terms["l2"]
+
+
+class Objectives:
+    """Several regularisers added to the task loss: their terms merged (names must differ), their
+    losses summed."""
+
+    def __init__(self, parts: list) -> None:
+        self.parts = parts
+
+    def terms(self) -> dict[str, Tensor]:
+        """Every part's terms in one dict."""
+        return {k: v for part in self.parts for k, v in part.terms().items()}
+
+    def loss(self, terms: dict[str, Tensor]) -> Tensor:
+        """The sum of the parts' weighted losses."""
+        return sum((part.loss(terms) for part in self.parts), torch.zeros(()))

@@ -29,17 +29,16 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any
-
-from pydantic import ConfigDict
 
 from agl.alignment import alignment_data
 from agl.config import TrainConfig
-from agl.data import EXPLAIN_TOKENS, load_task, tokenize_example
+from agl.contrast import contrast_examples
+from agl.data import EXPLAIN_TOKENS, accuracy_rows, load_task, tokenize_example
 from agl.fisher import AlignmentFisher, estimate
 from agl.loss import collate, heldout_loss, response_loss
-from agl.model import AGLObjective
+from agl.model import AGLObjective, L2Objective, Objectives
 from agl.quality import heldout_accuracy
+from agl.replay import replay_count, replay_indices, replay_order
 from agl.resume import (
     latest_state,
     load_checkpoints,
@@ -48,48 +47,18 @@ from agl.resume import (
     save_checkpoint,
     save_state,
 )
+from agl.run import TrainingRun, finished_with_same_config, read_run
 from driftcaps import __version__
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import read_json, sha256_text, staged_dir, write_jsonl
+from driftcaps.io import sha256_text, staged_dir, write_jsonl
 from driftcaps.models import ModelInfo, TrainedBase, model_arch, resolve_model
 from driftcaps.paths import cache_home
 from driftcaps.progress import note
 from driftcaps.progress import progress as progress_bar
 from driftcaps.provenance import now_iso, package_versions
-from driftcaps.schema import VersionedRecord, validate_record, write_record
+from driftcaps.schema import write_record
 
-
-class TrainingRun(VersionedRecord):
-    """``run.json`` of an adapter folder: what produced the adapter (config, seed, base model
-    fingerprint, task data hash, package versions) and its final losses.
-
-    ``final`` holds ``loss``, ``task_loss``, ``eval_task_loss``, ``eval_alignment_loss`` at the
-    last step and ``eval_task_loss_before``, ``eval_alignment_loss_before`` at step 0 (nats per
-    response token; None where not measured); for tasks with gold answers (``mmlu-explain``) also
-    ``heldout_accuracy`` and ``heldout_accuracy_before`` (0-1, higher is better; :mod:`agl.quality`).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    KIND = "driftcaps.agl.run"
-    method: str
-    config: TrainConfig
-    seed: int
-    world_size: int
-    base_model: TrainedBase
-    task_data: dict[str, Any]
-    n_train: int
-    n_heldout: int
-    n_skipped_too_long: int
-    n_fisher: int
-    n_align_heldout: int
-    checkpoints: list[int] = []
-    fisher: dict[str, Any] | None
-    trainable_parameters: int
-    final: dict[str, float | None]
-    wall_seconds: float
-    created_at: str
-    driftcaps_version: str
-    packages: dict[str, str]
+__all__ = ["train", "train_step", "check_targets", "collate", "read_run"]
 
 
 def check_targets(model, target_modules: list[str], rank: int) -> None:
@@ -135,24 +104,34 @@ def _task_examples(cfg: TrainConfig, tok, base: ModelInfo) -> tuple[list[dict], 
     return ([r for r, _ in held], [e for _, e in held], [e for _, e in train], info, len(rows) - len(kept))
 
 
-def _alignment_examples(cfg: TrainConfig, base, tok) -> tuple[list[dict], list[dict]]:
-    """Tokenised alignment data (the base model's own responses): (Fisher set, held-out set)."""
-    n_fisher = cfg.fisher_samples if cfg.method == "agl" else 0
-    if n_fisher + cfg.align_heldout == 0:
-        return [], []
-    rows = alignment_data(base, cfg.align_heldout + n_fisher)  # held-out first: the same for every method
-    ex = [tokenize_example(tok, r["prompt"], r["response"], cfg.max_length) for r in rows]
-    return ex[cfg.align_heldout:], ex[:cfg.align_heldout]
+def _alignment_examples(cfg: TrainConfig, base, tok) -> tuple[list[dict], list[dict], list[dict]]:
+    """Tokenised alignment data (the base model's own responses to align prompts): (Fisher set,
+    held-out set, replay set). The held-out rows come first, the same for every method; the
+    Fisher and replay sets both start after them. A contrast Fisher (:mod:`agl.contrast`) needs
+    no responses."""
+    n_fisher = cfg.fisher_samples if cfg.method == "agl" and cfg.fisher_source == "responses" else 0
+    n_replay = cfg.replay_examples if cfg.replay_share > 0 else 0
+    ex: list[dict] = []
+    if cfg.align_heldout + max(n_fisher, n_replay):
+        rows = alignment_data(base, cfg.align_heldout + max(n_fisher, n_replay))
+        ex = [tokenize_example(tok, r["prompt"], r["response"], cfg.max_length) for r in rows]
+    rest = ex[cfg.align_heldout:]
+    fisher = rest[:n_fisher]
+    if cfg.method == "agl" and cfg.fisher_source == "contrast":
+        fisher = contrast_examples(tok, cfg.fisher_samples, cfg.max_length)
+    return fisher, ex[:cfg.align_heldout], rest[:n_replay]
 
 
 def _fisher(cfg: TrainConfig, base, model, examples: list[dict]):
     """The alignment Fisher of the base model, cached in ``$DRIFTCAPS_HOME/fisher`` by everything
     it depends on (weights, tokenised alignment examples, layers, m, p, mode, seed, dtype). The
     weight hash stands for the model where known, so copies of one model share entries; else
-    the model's path or Hub id."""
-    key = sha256_text(json.dumps([base.weights_sha256 or base.path, [e["input_ids"] for e in examples],
-                                  sorted(cfg.target_modules), cfg.subspace_m, cfg.oversample, cfg.fisher_mode,
-                                  cfg.seed, cfg.dtype]))[:20]
+    the model's path or Hub id; a contrast Fisher adds its compliance openings."""
+    parts = [base.weights_sha256 or base.path, [e["input_ids"] for e in examples], sorted(cfg.target_modules),
+             cfg.subspace_m, cfg.oversample, cfg.fisher_mode, cfg.seed, cfg.dtype]
+    if any("contrast" in e for e in examples):  # (the key of a responses Fisher is as it always was)
+        parts.append([e["contrast"]["input_ids"] for e in examples])
+    key = sha256_text(json.dumps(parts))[:20]
     path = cache_home() / "fisher" / f"{key}.safetensors"
     if path.is_file() and path.with_suffix(".safetensors.json").is_file():
         cached = AlignmentFisher.load(path)
@@ -165,26 +144,6 @@ def _fisher(cfg: TrainConfig, base, model, examples: list[dict]):
     bar.close()
     fisher.save(path)
     return fisher
-
-
-def _finished_with_same_config(out: Path, cfg: TrainConfig) -> bool:
-    """True when ``out`` holds a finished run of exactly ``cfg`` (so a rerun resumes to nothing).
-
-    Raises:
-        DriftCapsError: ``out`` holds a finished run of another config (naming the fields).
-    """
-    if not (out / "run.json").is_file():
-        return False
-    try:
-        old = read_run(out).config.model_dump()
-    except DriftCapsError:  # unreadable: not a finished run of ours
-        return False
-    new = cfg.model_dump()
-    diff = sorted(k for k in new.keys() | old.keys() if old.get(k) != new.get(k))
-    if diff:
-        raise DriftCapsError(f"{out}: holds a finished run with another config ({', '.join(diff)}); "
-                             "choose another --output or delete the folder.")
-    return True
 
 
 def _distributed() -> tuple[int, int]:
@@ -212,21 +171,12 @@ def _test_kill(step: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def read_run(folder: str | Path) -> TrainingRun:
-    """The ``run.json`` of an adapter folder written by :func:`train`.
-
-    Raises:
-        DriftCapsError: missing, malformed or from a newer DriftCaps.
-    """
-    path = Path(folder) / "run.json"
-    return validate_record(TrainingRun, read_json(path, "training run record"), path,
-                           "train the adapter again with `driftcaps agl train`")
-
-
-def train_step(forward, batch: dict, objective: AGLObjective | None, params: list, opt, sched,
+def train_step(forward, batch: dict, objective, params: list, opt, sched,
                max_grad_norm: float) -> dict[str, float]:
-    """One optimizer step: task loss (:func:`response_loss`, + the AGL terms), backward, clip, step; returns the logged
-    values (``loss``, ``task_loss``, ``reg_loss`` and each AGL term, unweighted).
+    """One optimizer step: task loss (:func:`response_loss`, + the regularisers of ``objective``:
+    :class:`~agl.model.AGLObjective`, :class:`~agl.model.L2Objective`, :class:`~agl.model.Objectives`
+    or None), backward, clip, step; returns the logged values (``loss``, ``task_loss``,
+    ``reg_loss`` and each term, unweighted).
 
     Raises:
         DriftCapsError: the loss is not finite (diverged).
@@ -269,7 +219,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
     if out.exists() and not out.is_dir():
         raise DriftCapsError(f"{out}: exists and is a file; give a folder as --output.")
     if out.exists() and any(out.iterdir()):
-        if _finished_with_same_config(out, cfg):
+        if finished_with_same_config(out, cfg):
             note(f"{out}: already holds this run (same config); reusing it.")
             return out
         raise DriftCapsError(f"{out}: output folder exists and is not empty; choose another --output.")
@@ -289,7 +239,10 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
                              "check the name, the folder or your Hub access.") from None
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     held_rows, held, train_ex, task_info, too_long = _task_examples(cfg, tok, base)
-    fisher_ex, align_held = _alignment_examples(cfg, base, tok)
+    fisher_ex, align_held, replay_ex = _alignment_examples(cfg, base, tok)
+    if cfg.accuracy_questions and not all("answer" in r for r in held_rows):
+        raise DriftCapsError(f"--accuracy-questions needs an mmlu-explain task, not {cfg.task_data}.")
+    accuracy_extra = accuracy_rows(base, cfg.accuracy_questions) if cfg.accuracy_questions else []
 
     # 2. model: frozen base (+ its alignment Fisher for AGL) + LoRA on the target modules
     model = AutoModelForCausalLM.from_pretrained(base.path, dtype=getattr(torch, cfg.dtype))
@@ -298,7 +251,9 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
     model = get_peft_model(model, LoraConfig(
         r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
         target_modules=list(cfg.target_modules), task_type="CAUSAL_LM"))
-    objective = AGLObjective(model, fisher, cfg) if fisher is not None else None
+    parts = ([AGLObjective(model, fisher, cfg)] if fisher is not None else []) + (
+        [L2Objective(model, cfg.l2_weight)] if cfg.l2_weight > 0 else [])
+    objective = (parts[0] if len(parts) == 1 else Objectives(parts)) if parts else None
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -331,10 +286,14 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
         log.append(evaluate({"step": 0}))
     bar = progress_bar(range(start, cfg.steps + 1), desc=f"{cfg.method} fine-tune", disable=not progress or rank > 0,
                        unit="step", initial=start - 1, total=cfg.steps)
+    replayed = replay_order(len(replay_ex), cfg.seed)  # agl/replay.py: a share of each batch
     for step in bar:
-        ids = [order[(cursor + i) % len(order)] for i in range(cfg.batch_size)]
-        cursor += cfg.batch_size
-        batch = collate([train_ex[i] for i in ids[rank::world]], pad_id)
+        n_task = cfg.batch_size - replay_count(step, cfg.batch_size, cfg.replay_share)
+        ids = [order[(cursor + i) % len(order)] for i in range(n_task)]
+        cursor += n_task
+        examples = [train_ex[i] for i in ids] + [
+            replay_ex[j] for j in replay_indices(step, cfg.batch_size, cfg.replay_share, replayed)]
+        batch = collate(examples[rank::world], pad_id)
         ts = time.time()
         values = train_step(forward, batch, objective, params, opt, sched, cfg.max_grad_norm)
         entry = {"step": step, **values, "lr": sched.get_last_lr()[0],
@@ -354,7 +313,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: ModelInfo | None = None
     # 4. task quality where the task has gold answers (mmlu-explain: agl/quality.py), rank 0
     quality, answers = {}, []
     if rank == 0 and held_rows and all("answer" in r for r in held_rows):
-        quality, answers = heldout_accuracy(model, tok, held_rows, EXPLAIN_TOKENS)
+        quality, answers = heldout_accuracy(model, tok, held_rows + accuracy_extra, EXPLAIN_TOKENS)
 
     # 5. outputs, staged (rank 0)
     if rank == 0:

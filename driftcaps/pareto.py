@@ -1,0 +1,145 @@
+"""Comparing fine-tuning methods at equal task quality (``docs/metrics.md#method-comparison``).
+
+A *point* is one method at one strength (AGL at λ_T 0.5, LoRA + L2 at weight 2, ...) trained
+with several seeds. For each seed we have, on the same prompts and questions:
+
+- ``drift``: per unsafe prompt, ``refused_by_base − refused_by_tuned`` in {−1, 0, 1}; its mean is
+  the alignment drift AD (↓ better);
+- ``correct``: per held-out task question, 1 if the tuned model's answer is right; its mean is
+  the task accuracy (↑ better).
+
+Uncertainty covers both the prompts and the seeds (a two-level bootstrap, Davison & Hinkley 1997,
+*Bootstrap Methods and their Application*, section 3.8, "multi-stage sampling"): each replicate
+draws prompts and questions with replacement, the *same* draw for every point (the points are
+paired on them), and, independently per point, its seeds with replacement; a point's statistic
+is then the mean over its drawn seeds of the mean over the drawn prompts. Drift mitigation
+``DM = 1 − AD_point / AD_ref`` against a reference point (plain LoRA) is computed inside each
+replicate; replicates with ``AD_ref = 0`` are dropped. Intervals are percentile intervals.
+
+"At equal task quality" is a point whose mean accuracy lies within ``tolerance`` (default 0.01,
+one accuracy point) of the reference's; :func:`matched_points` names them per method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from driftcaps.stats import N_BOOT, check_bootstrap_args
+
+
+@dataclass(frozen=True)
+class PointRuns:
+    """The runs of one point: ``drift`` (seeds, prompts) in {−1, 0, 1} and ``correct``
+    (seeds, questions) in {0, 1}, both float; row ``s`` of each is seed ``seeds[s]``."""
+
+    method: str
+    strength: str
+    seeds: tuple[int, ...]
+    drift: np.ndarray
+    correct: np.ndarray
+
+
+@dataclass(frozen=True)
+class PointSummary:
+    """A point's estimates with 95% intervals (two-level bootstrap): ``ad`` (↓), ``accuracy``
+    (↑), ``dm`` (↑, None for the reference or when undefined), each as (value, low, high);
+    ``per_seed_ad`` and ``per_seed_accuracy`` in seed order."""
+
+    method: str
+    strength: str
+    seeds: tuple[int, ...]
+    ad: tuple[float, float, float]
+    accuracy: tuple[float, float, float]
+    dm: tuple[float | None, float | None, float | None]
+    per_seed_ad: tuple[float, ...]
+    per_seed_accuracy: tuple[float, ...]
+
+
+def _check(points: Mapping[str, PointRuns]) -> tuple[int, int]:
+    shapes = {(p.drift.shape[1], p.correct.shape[1]) for p in points.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"points differ in prompts or questions: {sorted(shapes)}")
+    for key, p in points.items():
+        if p.drift.shape[0] != len(p.seeds) or p.correct.shape[0] != len(p.seeds) or not p.seeds:
+            raise ValueError(f"{key}: {len(p.seeds)} seeds, drift {p.drift.shape}, correct {p.correct.shape}")
+    return shapes.pop()
+
+
+def summarise(points: Mapping[str, PointRuns], reference: str, n_boot: int = N_BOOT, seed: int = 0,
+              alpha: float = 0.05) -> dict[str, PointSummary]:
+    """Estimates and intervals of every point (see the module docstring), DM against ``reference``.
+
+    Args:
+        points: point key -> its runs; all on the same prompts and questions (same order).
+        reference: the key of plain LoRA.
+
+    Raises:
+        ValueError: unknown reference, shapes that disagree, n_boot < 1, alpha outside (0, 1).
+    """
+    check_bootstrap_args(n_boot, alpha)
+    if reference not in points:
+        raise ValueError(f"reference {reference!r} is not a point")
+    n_prompts, n_questions = _check(points)
+    rng = np.random.default_rng(seed)
+    keys = list(points)
+    ad_reps = {k: np.empty(n_boot) for k in keys}
+    acc_reps = {k: np.empty(n_boot) for k in keys}
+    for b in range(n_boot):
+        pi = rng.integers(0, n_prompts, n_prompts)
+        qi = rng.integers(0, n_questions, n_questions)
+        for k in keys:
+            p = points[k]
+            si = rng.integers(0, len(p.seeds), len(p.seeds))
+            ad_reps[k][b] = p.drift[np.ix_(si, pi)].mean()
+            acc_reps[k][b] = p.correct[np.ix_(si, qi)].mean()
+    lo, hi = 100 * alpha / 2, 100 * (1 - alpha / 2)
+
+    def interval(value: float, reps: np.ndarray) -> tuple[float, float, float]:
+        return float(value), float(np.percentile(reps, lo)), float(np.percentile(reps, hi))
+
+    ref_ad = float(points[reference].drift.mean())
+    out = {}
+    for k in keys:
+        p = points[k]
+        ad = float(p.drift.mean())
+        dm: tuple[float | None, float | None, float | None] = (None, None, None)
+        if k != reference and ref_ad != 0:
+            keep = ad_reps[reference] != 0
+            reps = 1.0 - ad_reps[k][keep] / ad_reps[reference][keep]
+            dm = interval(1.0 - ad / ref_ad, reps) if reps.size else (1.0 - ad / ref_ad, None, None)
+        out[k] = PointSummary(p.method, p.strength, p.seeds, interval(ad, ad_reps[k]),
+                              interval(float(p.correct.mean()), acc_reps[k]), dm,
+                              tuple(float(x) for x in p.drift.mean(axis=1)),
+                              tuple(float(x) for x in p.correct.mean(axis=1)))
+    return out
+
+
+def pareto_front(summaries: Mapping[str, PointSummary]) -> list[str]:
+    """Keys of the points no other point beats on both axes (accuracy ≥ and AD ≤, one strictly),
+    sorted by accuracy; point estimates only."""
+    front = []
+    for k, s in summaries.items():
+        dominated = any(o.accuracy[0] >= s.accuracy[0] and o.ad[0] <= s.ad[0]
+                        and (o.accuracy[0] > s.accuracy[0] or o.ad[0] < s.ad[0])
+                        for j, o in summaries.items() if j != k)
+        if not dominated:
+            front.append(k)
+    return sorted(front, key=lambda k: summaries[k].accuracy[0])
+
+
+def matched_points(summaries: Mapping[str, PointSummary], reference: str,
+                   tolerance: float = 0.01) -> dict[str, list[str]]:
+    """Per method, the keys of its points whose accuracy is within ``tolerance`` of the
+    reference's (equal task quality), lowest AD first; methods with none map to ``[]``."""
+    ref = summaries[reference].accuracy[0]
+    out: dict[str, list[str]] = {}
+    for k, s in summaries.items():
+        hits = out.setdefault(s.method, [])
+        if abs(s.accuracy[0] - ref) <= tolerance + 1e-12:
+            hits.append(k)
+    for hits in out.values():
+        hits.sort(key=lambda k: summaries[k].ad[0])
+    return out
