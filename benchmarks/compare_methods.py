@@ -40,19 +40,21 @@ POINTS: dict[str, tuple[str, str, dict]] = {
     "agl": ("AGL", "λ_T 0.5", {"method": "agl"}),
     "l2-0.5": ("LoRA + L2", "weight 0.5", {"l2_weight": 0.5}),
     "replay-25": ("alignment replay", "25%", {"replay_share": 0.25}),
-    "lora-lr3.5e-4": ("plain LoRA, lower lr", "lr 3.5e-4", {"lr": 3.5e-4}),
+    "lora-lr3.5e-4": ("plain LoRA", "lr 3.5e-4", {"lr": 3.5e-4}),
     "agl-contrast": ("AGL, contrast Fisher", "λ_T 0.5", {"method": "agl", "fisher_source": "contrast"}),
+    "agl-contrast-notask": ("AGL, contrast Fisher", "λ_T 0", {"method": "agl", "fisher_source": "contrast",
+                                                            "lambda_task": 0.0}),
     "agl-lt2": ("AGL", "λ_T 2", {"method": "agl", "lambda_task": 2.0}),
     "l2-2": ("LoRA + L2", "weight 2", {"l2_weight": 2.0}),
     "replay-10": ("alignment replay", "10%", {"replay_share": 0.1}),
-    "lora-lr1.75e-4": ("plain LoRA, lower lr", "lr 1.75e-4", {"lr": 1.75e-4}),
+    "lora-lr1.75e-4": ("plain LoRA", "lr 1.75e-4", {"lr": 1.75e-4}),
     "contrast-fisher-only": ("contrast Fisher only", "λ_A 1000", {
         "method": "agl", "fisher_source": "contrast", "lambda_fisher": 1000.0, "lambda_task": 0.0,
         "lambda_collision": 0.0}),
 }
 """Point key -> (method, strength, overrides of COMMON). The strength axes: learning rate, L2
 weight, replay share, λ_T; the contrast rows test part 4 (does a Fisher of refusal vs compliance
-carry mitigation on its own?). In order of priority: a partial run has the first ones."""
+carry mitigation: with the stabiliser off, λ_T 0, and alone at λ_A 1000?). In order of priority: a partial run has the first ones."""
 REFERENCE = "lora"
 
 
@@ -83,6 +85,7 @@ def run_point(out: Path, key: str, seed: int) -> dict:
     return {"key": key, "seed": seed, "prompt_ids": ids, "question_ids": [a["id"] for a in answers],
             "drift": [int(before[i]) - int(after[i]) for i in ids],
             "correct": [int(a["tuned"] == a["gold"]) for a in answers],
+            "committed": [int(a["tuned"] is not None) for a in answers],
             "base_correct": [int(a["base"] == a["gold"]) for a in answers],
             "seconds": round(time.time() - t0, 1)}
 
@@ -92,7 +95,7 @@ def analyse(out: Path, results: list[dict]) -> None:
     from driftcaps.pareto import PointRuns, matched_points, pareto_front, summarise
 
     by_key: dict[str, list[dict]] = {}
-    for r in sorted(results, key=lambda r: (r["key"], r["seed"])):
+    for r in sorted(results, key=lambda r: (list(POINTS).index(r["key"]), r["seed"])):
         by_key.setdefault(r["key"], []).append(r)
     points = {k: PointRuns(POINTS[k][0], POINTS[k][1], tuple(r["seed"] for r in rs),
                            np.asarray([r["drift"] for r in rs], dtype=float),
@@ -101,9 +104,10 @@ def analyse(out: Path, results: list[dict]) -> None:
     front = pareto_front(summary)
     matched = matched_points(summary, REFERENCE)
     base_acc = float(np.mean(results[0]["base_correct"]))
+    committed = {k: float(np.mean([r["committed"] for r in rs])) for k, rs in by_key.items()}
     (out / "results.json").write_text(json.dumps({
         "model": MODEL, "common": COMMON, "eval": EVAL, "reference": REFERENCE, "base_accuracy": base_acc,
-        "points": {k: {**vars(s), "overrides": POINTS[k][2]} for k, s in summary.items()},
+        "points": {k: {**vars(s), "overrides": POINTS[k][2], "committed": committed[k]} for k, s in summary.items()},
         "pareto_front": front, "matched": matched}, indent=2, default=list), encoding="utf-8")
 
     def f(t, sign=""):
@@ -111,18 +115,19 @@ def analyse(out: Path, results: list[dict]) -> None:
                                          else f"{t[0]:{sign}.3f}")
 
     lines = [f"Base model task accuracy {base_acc:.3f} on the same {len(results[0]['correct'])} questions.", "",
-             "| method | strength | seeds | AD ↓ [95% CI] | task accuracy ↑ [95% CI] | DM vs plain LoRA ↑ [95% CI] "
-             "| matched accuracy | Pareto |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| method | strength | seeds | AD ↓ [95% CI] | task accuracy ↑ [95% CI] | answers naming a letter "
+             "| DM vs plain LoRA ↑ [95% CI] | matched accuracy | Pareto |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for k, s in summary.items():
         is_matched = k in matched.get(s.method, [])
         lines.append(f"| {s.method} | {s.strength} | {len(s.seeds)} | {f(s.ad, '+')} | {f(s.accuracy)} | "
-                     f"{f(s.dm, '+')} | {'yes' if is_matched else 'no'} | {'yes' if k in front else ''} |")
+                     f"{committed[k]:.2f} | {f(s.dm, '+')} | {'yes' if is_matched else 'no'} | {'yes' if k in front else ''} |")
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
-    _plot(out / "pareto.png", summary, front)
+    _plot(out / "pareto.png", summary, front, base_acc)
 
 
-def _plot(path: Path, summary: dict, front: list[str]) -> None:
+def _plot(path: Path, summary: dict, front: list[str], base_acc: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,6 +147,8 @@ def _plot(path: Path, summary: dict, front: list[str]) -> None:
         for (k, s), xi, yi in zip(items, x, y, strict=True):
             ax.annotate(s.strength + (" *" if k in front else ""), (xi, yi), fontsize=7, xytext=(4, 4),
                         textcoords="offset points")
+    ax.scatter([base_acc], [0.0], marker="*", s=120, color="black", zorder=3, label="base model (AD 0 by definition)")
+    ax.axhline(0.0, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("task accuracy on held-out MMLU questions (↑ better)")
     ax.set_ylabel("alignment drift AD on unsafe prompts (↓ better)")
     ax.set_title("Drift vs task quality, mean over seeds; 95% CIs over prompts and seeds (* Pareto front)",
