@@ -143,3 +143,14 @@ def matched_points(summaries: Mapping[str, PointSummary], reference: str,
     for hits in out.values():
         hits.sort(key=lambda k: summaries[k].ad[0])
     return out
+
+
+def accuracy_relation(summaries: Mapping[str, PointSummary], reference: str, tolerance: float = 0.01) -> dict[str, str]:
+    """Per point, its mean accuracy against the reference's: ``within`` (``tolerance`` or less
+    apart: equal task quality), ``higher`` or ``lower``."""
+    ref = summaries[reference].accuracy[0]
+    out = {}
+    for k, s in summaries.items():
+        gap = s.accuracy[0] - ref
+        out[k] = "within" if abs(gap) <= tolerance + 1e-12 else ("higher" if gap > 0 else "lower")
+    return out

@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from driftcaps.pareto import PointRuns, PointSummary, matched_points, pareto_front, summarise
+from driftcaps.pareto import (
+    PointRuns,
+    PointSummary,
+    accuracy_relation,
+    matched_points,
+    pareto_front,
+    summarise,
+)
 
 
 def _point(method, drift, correct, seeds=None) -> PointRuns:
@@ -71,3 +78,6 @@ def test_pareto_front_and_matched_points():
     m = matched_points(s, "lora")
     assert m == {"LoRA": ["lora"], "LoRA lr": [], "L2": ["l2", "l2b"], "AGL": [], "X": []}
     assert matched_points(s, "lora", tolerance=0.02)["AGL"] == ["agl"]
+    rel = accuracy_relation(s, "lora")
+    assert rel == {"lora": "within", "lora-lr": "lower", "l2": "within", "l2b": "within", "agl": "lower", "bad": "lower"}
+    assert accuracy_relation({**s, "up": _s("Y", 0.45, 0.1)}, "lora")["up"] == "higher"
