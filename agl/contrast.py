@@ -14,7 +14,7 @@ NLL; the estimate (subspace or diagonal) is otherwise the same.
 from __future__ import annotations
 
 from agl.alignment import alignment_order
-from agl.data import OPENER
+from agl.data import OPENER, prompt_head
 from driftcaps.errors import DriftCapsError
 
 REFUSAL = "I'm sorry, but I can't help with that."
@@ -46,10 +46,7 @@ def opening_example(tok, prompt: str, opening: str, max_length: int) -> dict[str
     """``prompt`` in the chat template, then ``opening`` as the start of the assistant's turn with
     no end-of-turn token (it opens a response, it is not all of it); labels -100 on the prompt.
     ``input_ids`` are cut to ``max_length`` from the left, keeping the opening."""
-    user = [{"role": "user", "content": prompt}]
-    head = (tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-            if getattr(tok, "chat_template", None) else prompt + "\n")
-    head_ids = tok(head, add_special_tokens=False)["input_ids"]
+    head_ids = tok(prompt_head(tok, prompt), add_special_tokens=False)["input_ids"]
     body = tok(opening, add_special_tokens=False)["input_ids"]
     head_ids = head_ids[max(0, len(head_ids) + len(body) - max_length):]
     return {"input_ids": head_ids + body, "labels": [-100] * len(head_ids) + body}

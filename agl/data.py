@@ -268,17 +268,26 @@ def load_task(spec: str, check_test_split: bool = True, base: ModelInfo | None =
     return rows, {"name": spec, "sha256": digest, "rows": len(rows), "dropped_test_prompts": dropped}
 
 
+def prompt_head(tokenizer, prompt: str) -> str:
+    """The text before the assistant's answer: ``prompt`` in the chat template with the
+    generation prompt, or the prompt and a newline for a tokenizer without a template."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+    return prompt + "\n"
+
+
 def tokenize_example(tokenizer, prompt: str, response: str, max_length: int) -> dict[str, list[int]]:
     """Token ids and labels of one chat example; labels are -100 on the prompt (loss on the
     response only). Uses the tokenizer's chat template when it has one."""
     user = [{"role": "user", "content": prompt}]
+    head = prompt_head(tokenizer, prompt)
     if getattr(tokenizer, "chat_template", None):
-        head = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
         full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": response}], tokenize=False)
         if not full.startswith(head):
             full = head + response + (tokenizer.eos_token or "")
     else:
-        head, full = prompt + "\n", prompt + "\n" + response + (tokenizer.eos_token or "")
+        full = head + response + (tokenizer.eos_token or "")
     head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
     ids = tokenizer(full, add_special_tokens=False)["input_ids"]
     if ids[: len(head_ids)] != head_ids:  # rare merges across the boundary: tokenize parts apart

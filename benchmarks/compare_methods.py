@@ -23,6 +23,7 @@ accuracy questions, 134 unsafe prompts at 64 new tokens).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -64,9 +65,7 @@ def run_point(out: Path, key: str, seed: int) -> dict:
     per-question correctness."""
     from agl.config import TrainConfig
     from agl.train import train
-    from driftcaps.compare import load_judged
     from driftcaps.evaluate import EvalSettings, run_eval
-    from driftcaps.judges import get_harm_judge, get_refusal_judge
 
     folder = out / "runs" / f"{key}-s{seed}"
     adapter, evald = folder / "adapter", folder / "eval"
@@ -75,10 +74,8 @@ def run_point(out: Path, key: str, seed: int) -> dict:
         train(TrainConfig(base=MODEL, output=str(adapter), seed=seed, **{**COMMON, **POINTS[key][2]}))
     if not (evald / "report.json").is_file():
         run_eval(EvalSettings(model=MODEL, adapter=str(adapter), output=evald, overwrite=True, **EVAL))
-    base = out / "base-eval"
-    refusal, harm = get_refusal_judge("trained"), get_harm_judge("trained")
-    before = {r.id: r.refusal for r in load_judged(base, refusal, harm) if r.label == "unsafe"}
-    after = {r.id: r.refusal for r in load_judged(evald, refusal, harm) if r.label == "unsafe"}
+    before = _refused(out / "base-eval")
+    after = _refused(evald)
     ids = sorted(before)
     if sorted(after) != ids:
         raise SystemExit(f"{evald}: not the base evaluation's prompts; delete it and rerun.")
@@ -89,6 +86,17 @@ def run_point(out: Path, key: str, seed: int) -> dict:
             "committed": [int(a["tuned"] is not None) for a in answers],
             "base_correct": [int(a["base"] == a["gold"]) for a in answers],
             "seconds": round(time.time() - t0, 1)}
+
+
+@functools.cache
+def _refused(folder: Path) -> dict[str, bool]:
+    """Unsafe prompt id -> refused, by the trained refusal judge, for an evaluation folder (the
+    base evaluation is judged once per process, not once per run)."""
+    from driftcaps.compare import load_judged
+    from driftcaps.judges import get_harm_judge, get_refusal_judge
+
+    judged = load_judged(folder, get_refusal_judge("trained"), get_harm_judge("trained"))
+    return {r.id: r.refusal for r in judged if r.label == "unsafe"}
 
 
 def analyse(out: Path, results: list[dict]) -> None:

@@ -134,11 +134,11 @@ def matched_points(summaries: Mapping[str, PointSummary], reference: str,
                    tolerance: float = 0.01) -> dict[str, list[str]]:
     """Per method, the keys of its points whose accuracy is within ``tolerance`` of the
     reference's (equal task quality), lowest AD first; methods with none map to ``[]``."""
-    ref = summaries[reference].accuracy[0]
+    relation = accuracy_relation(summaries, reference, tolerance)
     out: dict[str, list[str]] = {}
     for k, s in summaries.items():
         hits = out.setdefault(s.method, [])
-        if abs(s.accuracy[0] - ref) <= tolerance + 1e-12:
+        if relation[k] == "within":
             hits.append(k)
     for hits in out.values():
         hits.sort(key=lambda k: summaries[k].ad[0])
