@@ -53,10 +53,16 @@ POINTS: dict[str, tuple[str, str, dict]] = {
     "contrast-fisher-only": ("contrast Fisher only", "λ_A 1000", {
         "method": "agl", "fisher_source": "contrast", "lambda_fisher": 1000.0, "lambda_task": 0.0,
         "lambda_collision": 0.0}),
+    "contrast-fisher-only-1": ("contrast Fisher only", "λ_A 1", {
+        "method": "agl", "fisher_source": "contrast", "lambda_task": 0.0, "lambda_collision": 0.0}),
+    "contrast-collision-only": ("contrast collision terms only", "λ_NC 0.05", {
+        "method": "agl", "fisher_source": "contrast", "lambda_fisher": 0.0, "lambda_task": 0.0}),
 }
 """Point key -> (method, strength, overrides of COMMON). The strength axes: learning rate, L2
 weight, replay share, λ_T; the contrast rows test part 4 (does a Fisher of refusal vs compliance
-carry mitigation: with the stabiliser off, λ_T 0, and alone at λ_A 1000?). In order of priority: a partial run has the first ones."""
+carry mitigation: with the stabiliser off, λ_T 0, and alone at λ_A 1 and 1000?) and attribute
+what λ_T 0 keeps to the Fisher term or to the collision terms (each alone). In order of priority:
+a partial run has the first ones."""
 REFERENCE = "lora"
 
 
@@ -133,11 +139,12 @@ def analyse(out: Path, results: list[dict]) -> None:
 
     lines = [f"Base model task accuracy {base_acc:.3f} on the same {len(results[0]['correct'])} questions.", "",
              "| method | strength | seeds | AD ↓ [95% CI] | task accuracy ↑ [95% CI] | answers naming a letter "
-             "| DM vs plain LoRA ↑ [95% CI] | accuracy vs plain LoRA | Pareto |",
+             "| DM vs plain LoRA ↑ [95% CI] | accuracy − plain LoRA's [95% CI] | Pareto |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for k, s in summary.items():
         lines.append(f"| {s.method} | {s.strength} | {len(s.seeds)} | {f(s.ad, '+')} | {f(s.accuracy)} | "
-                     f"{committed[k]:.2f} | {f(s.dm, '+')} | {relation[k]} | {'yes' if k in front else ''} |")
+                     f"{committed[k]:.2f} | {f(s.dm, '+')} | {f(s.accuracy_gap, '+') + f' ({relation[k]})' if k != REFERENCE else '–'} | "
+                     f"{'yes' if k in front else ''} |")
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     _plot(out / "pareto.png", summary, front, base_acc)

@@ -14,7 +14,8 @@ draws prompts and questions with replacement, the *same* draw for every point (t
 paired on them), and, independently per point, its seeds with replacement; a point's statistic
 is then the mean over its drawn seeds of the mean over the drawn prompts. Drift mitigation
 ``DM = 1 − AD_point / AD_ref`` against a reference point (plain LoRA) is computed inside each
-replicate; replicates with ``AD_ref = 0`` are dropped. Intervals are percentile intervals.
+replicate; replicates with ``AD_ref = 0`` are dropped, and so is the accuracy gap to the
+reference (paired on the drawn questions). Intervals are percentile intervals.
 
 "At equal task quality" is a point whose mean accuracy lies within ``tolerance`` (default 0.01,
 one accuracy point) of the reference's; :func:`matched_points` names them per method.
@@ -45,8 +46,9 @@ class PointRuns:
 @dataclass(frozen=True)
 class PointSummary:
     """A point's estimates with 95% intervals (two-level bootstrap): ``ad`` (↓), ``accuracy``
-    (↑), ``dm`` (↑, None for the reference or when undefined), each as (value, low, high);
-    ``per_seed_ad`` and ``per_seed_accuracy`` in seed order."""
+    (↑), ``dm`` (↑, None for the reference or when undefined), ``accuracy_gap`` (accuracy minus
+    the reference's, in accuracy units, paired on the questions; None for the reference), each
+    as (value, low, high); ``per_seed_ad`` and ``per_seed_accuracy`` in seed order."""
 
     method: str
     strength: str
@@ -56,6 +58,7 @@ class PointSummary:
     dm: tuple[float | None, float | None, float | None]
     per_seed_ad: tuple[float, ...]
     per_seed_accuracy: tuple[float, ...]
+    accuracy_gap: tuple[float | None, float | None, float | None] = (None, None, None)
 
 
 def _check(points: Mapping[str, PointRuns]) -> tuple[int, int]:
@@ -101,6 +104,7 @@ def summarise(points: Mapping[str, PointRuns], reference: str, n_boot: int = N_B
         return float(value), float(np.percentile(reps, lo)), float(np.percentile(reps, hi))
 
     ref_ad = float(points[reference].drift.mean())
+    ref_acc = float(points[reference].correct.mean())
     out = {}
     for k in keys:
         p = points[k]
@@ -110,10 +114,12 @@ def summarise(points: Mapping[str, PointRuns], reference: str, n_boot: int = N_B
             keep = ad_reps[reference] != 0
             reps = 1.0 - ad_reps[k][keep] / ad_reps[reference][keep]
             dm = interval(1.0 - ad / ref_ad, reps) if reps.size else (1.0 - ad / ref_ad, None, None)
+        acc = float(p.correct.mean())
+        gap = (None, None, None) if k == reference else interval(acc - ref_acc, acc_reps[k] - acc_reps[reference])
         out[k] = PointSummary(p.method, p.strength, p.seeds, interval(ad, ad_reps[k]),
-                              interval(float(p.correct.mean()), acc_reps[k]), dm,
+                              interval(acc, acc_reps[k]), dm,
                               tuple(float(x) for x in p.drift.mean(axis=1)),
-                              tuple(float(x) for x in p.correct.mean(axis=1)))
+                              tuple(float(x) for x in p.correct.mean(axis=1)), gap)
     return out
 
 

@@ -32,6 +32,24 @@ def test_point_estimates_are_exact_means():
     for p in s.values():
         assert p.ad[1] <= p.ad[0] <= p.ad[2] and p.accuracy[1] <= p.accuracy[0] <= p.accuracy[2]
     assert s["agl"].dm[1] <= 0.5 <= s["agl"].dm[2]
+    assert s["agl"].accuracy_gap[0] == pytest.approx(-0.125) and s["lora"].accuracy_gap == (None, None, None)
+    assert s["agl"].accuracy_gap[1] <= -0.125 <= s["agl"].accuracy_gap[2]
+
+
+def test_the_accuracy_gap_is_paired_on_questions():
+    """One seed each: the same questions are drawn for both points, so a point that answers
+    exactly as the reference has a gap of 0 in every replicate, however the questions vary."""
+    rng = np.random.default_rng(2)
+    correct = rng.integers(0, 2, size=(1, 40)).astype(float)
+    drift = np.ones((1, 6))
+    shifted = correct.copy()
+    shifted[0, :4] = 1 - shifted[0, :4]
+    s = summarise({"lora": _point("LoRA", drift, correct), "same": _point("S", drift, correct.copy()),
+                   "moved": _point("M", drift, shifted)}, "lora", n_boot=300)
+    assert s["same"].accuracy_gap == (0.0, 0.0, 0.0)
+    assert s["same"].accuracy[2] - s["same"].accuracy[1] > 0.1  # the accuracy itself is uncertain
+    gap = float(shifted.mean() - correct.mean())
+    assert s["moved"].accuracy_gap[0] == pytest.approx(gap) and s["moved"].accuracy_gap[2] - s["moved"].accuracy_gap[1] < 0.25
 
 
 def test_constant_data_give_degenerate_intervals():
