@@ -142,9 +142,9 @@ def analyse(out: Path, results: list[dict]) -> None:
              "| DM vs plain LoRA ↑ [95% CI] | accuracy − plain LoRA's [95% CI] | Pareto |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for k, s in summary.items():
+        gap = "–" if k == REFERENCE else f"{f(s.accuracy_gap, '+')} ({relation[k]})"
         lines.append(f"| {s.method} | {s.strength} | {len(s.seeds)} | {f(s.ad, '+')} | {f(s.accuracy)} | "
-                     f"{committed[k]:.2f} | {f(s.dm, '+')} | {f(s.accuracy_gap, '+') + f' ({relation[k]})' if k != REFERENCE else '–'} | "
-                     f"{'yes' if k in front else ''} |")
+                     f"{committed[k]:.2f} | {f(s.dm, '+')} | {gap} | {'yes' if k in front else ''} |")
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     _plot(out / "pareto.png", summary, front, base_acc)
