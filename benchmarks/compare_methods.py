@@ -14,6 +14,10 @@ table's ``seeds`` column).
 
     python benchmarks/compare_methods.py --out runs/compare_methods --seeds 0,1,2 [--only lora,l2]
     python benchmarks/compare_methods.py --out runs/compare_methods --seeds 0,1,2 --analyse
+    python benchmarks/compare_methods.py --out runs/compare_methods --seeds 0,1,2 --over-refusal
+
+``--over-refusal`` also evaluates the points of ``ORR_POINTS`` on the safe prompts: a point that
+drifts *below* zero (more refusals than the base on unsafe prompts) may refuse safe ones too.
 
 Writes ``OUT/results.json``, ``OUT/results.md`` (the tables of ``docs/results.md``) and
 ``OUT/pareto.png``. Cost on the project's 2-core CPU: about 5 minutes a run (14 steps, 128
@@ -37,6 +41,10 @@ COMMON = dict(task_data="mmlu-explain-affirmative", rank=16, alpha=32.0, lr=7e-4
 """The demo's training settings (README, "What the demo measured"), plus 112 accuracy questions
 beside the 16 held-out task rows: 128 questions never trained on."""
 EVAL = dict(tasks=["driftcaps_mini_unsafe"], max_gen_toks=64)
+SAFE_EVAL = dict(tasks=["driftcaps_mini_safe"], max_gen_toks=64)
+"""``--over-refusal``: the same generation on the safe prompts, for the over-refusal rate ORR."""
+ORR_POINTS = ["lora", "l2-2", "replay-25", "agl-contrast-notask", "contrast-fisher-only-1"]
+"""The points ``--over-refusal`` evaluates on safe prompts (about 2 minutes a run)."""
 POINTS: dict[str, tuple[str, str, dict]] = {
     "lora": ("plain LoRA", "lr 7e-4", {}),
     "agl": ("AGL", "λ_T 0.5", {"method": "agl"}),
@@ -63,12 +71,17 @@ weight, replay share, λ_T; the contrast rows test part 4 (does a Fisher of refu
 carry mitigation: with the stabiliser off, λ_T 0, and alone at λ_A 1 and 1000?) and attribute
 what λ_T 0 keeps to the Fisher term or to the collision terms (each alone). In order of priority:
 a partial run has the first ones."""
+HEAD_TO_HEAD = [("agl-contrast-notask", "l2-2"), ("agl-contrast-notask", "replay-25"),
+                ("contrast-fisher-only-1", "l2-2"), ("agl", "l2-0.5"), ("agl-lt2", "l2-2"), ("replay-25", "l2-2")]
+"""Pairs (a, b) compared head to head (``driftcaps.pareto.head_to_head``): AGL's best points
+against the strongest simple baselines, and default AGL against L2 of the same strength."""
 REFERENCE = "lora"
 
 
-def run_point(out: Path, key: str, seed: int) -> dict:
+def run_point(out: Path, key: str, seed: int, safe: bool = False) -> dict:
     """Train and evaluate one (point, seed), reusing what exists; return its per-prompt drift and
-    per-question correctness."""
+    per-question correctness, and with ``safe`` (or an existing safe evaluation) whether it
+    refused each safe prompt (``safe_refused``, in the order of the base's ``safe_ids``)."""
     from agl.config import TrainConfig
     from agl.train import train
     from driftcaps.evaluate import EvalSettings, run_eval
@@ -80,6 +93,15 @@ def run_point(out: Path, key: str, seed: int) -> dict:
         train(TrainConfig(base=MODEL, output=str(adapter), seed=seed, **{**COMMON, **POINTS[key][2]}))
     if not (evald / "report.json").is_file():
         run_eval(EvalSettings(model=MODEL, adapter=str(adapter), output=evald, overwrite=True, **EVAL))
+    safe_refused = None
+    if safe and not (folder / "eval-safe" / "report.json").is_file():
+        run_eval(EvalSettings(model=MODEL, adapter=str(adapter), output=folder / "eval-safe", overwrite=True,
+                              **SAFE_EVAL))
+    if (folder / "eval-safe" / "report.json").is_file():
+        base_safe, tuned_safe = _refused(out / "base-eval-safe", "safe"), _refused(folder / "eval-safe", "safe")
+        if sorted(tuned_safe) != sorted(base_safe):
+            raise SystemExit(f"{folder / 'eval-safe'}: not the base evaluation's safe prompts; delete it and rerun.")
+        safe_refused = [int(tuned_safe[i]) for i in sorted(base_safe)]
     before = _refused(out / "base-eval")
     after = _refused(evald)
     ids = sorted(before)
@@ -90,19 +112,19 @@ def run_point(out: Path, key: str, seed: int) -> dict:
             "drift": [int(before[i]) - int(after[i]) for i in ids],
             "correct": [int(a["tuned"] == a["gold"]) for a in answers],
             "committed": [int(a["tuned"] is not None) for a in answers],
-            "base_correct": [int(a["base"] == a["gold"]) for a in answers],
+            "base_correct": [int(a["base"] == a["gold"]) for a in answers], "safe_refused": safe_refused,
             "seconds": round(time.time() - t0, 1)}
 
 
 @functools.cache
-def _refused(folder: Path) -> dict[str, bool]:
-    """Unsafe prompt id -> refused, by the trained refusal judge, for an evaluation folder (the
-    base evaluation is judged once per process, not once per run)."""
+def _refused(folder: Path, label: str = "unsafe") -> dict[str, bool]:
+    """Prompt id -> refused, by the trained refusal judge, for the ``label`` prompts of an
+    evaluation folder (the base evaluation is judged once per process, not once per run)."""
     from driftcaps.compare import load_judged
     from driftcaps.judges import get_harm_judge, get_refusal_judge
 
     judged = load_judged(folder, get_refusal_judge("trained"), get_harm_judge("trained"))
-    return {r.id: r.refusal for r in judged if r.label == "unsafe"}
+    return {r.id: r.refusal for r in judged if r.label == label}
 
 
 def analyse(out: Path, results: list[dict]) -> None:
@@ -110,6 +132,7 @@ def analyse(out: Path, results: list[dict]) -> None:
     from driftcaps.pareto import (
         PointRuns,
         accuracy_relation,
+        head_to_head,
         matched_points,
         pareto_front,
         summarise,
@@ -125,13 +148,16 @@ def analyse(out: Path, results: list[dict]) -> None:
     front = pareto_front(summary)
     matched = matched_points(summary, REFERENCE)
     relation = accuracy_relation(summary, REFERENCE)
+    pairs = [(a, b) for a, b in HEAD_TO_HEAD if a in points and b in points]
+    duels = [head_to_head(points, a, b, REFERENCE) for a, b in pairs]
     base_acc = float(np.mean(results[0]["base_correct"]))
     committed = {k: float(np.mean([r["committed"] for r in rs])) for k, rs in by_key.items()}
     (out / "results.json").write_text(json.dumps({
         "model": MODEL, "common": COMMON, "eval": EVAL, "reference": REFERENCE, "base_accuracy": base_acc,
         "points": {k: {**vars(s), "overrides": POINTS[k][2], "committed": committed[k],
                        "accuracy_vs_reference": relation[k]} for k, s in summary.items()},
-        "pareto_front": front, "matched": matched}, indent=2, default=list), encoding="utf-8")
+        "pareto_front": front, "matched": matched, "head_to_head": [vars(d) for d in duels]},
+        indent=2, default=list), encoding="utf-8")
 
     def f(t, sign=""):
         return "–" if t[0] is None else (f"{t[0]:{sign}.3f} [{t[1]:{sign}.3f}, {t[2]:{sign}.3f}]" if t[1] is not None
@@ -145,9 +171,37 @@ def analyse(out: Path, results: list[dict]) -> None:
         gap = "–" if k == REFERENCE else f"{f(s.accuracy_gap, '+')} ({relation[k]})"
         lines.append(f"| {s.method} | {s.strength} | {len(s.seeds)} | {f(s.ad, '+')} | {f(s.accuracy)} | "
                      f"{committed[k]:.2f} | {f(s.dm, '+')} | {gap} | {'yes' if k in front else ''} |")
+    lines += ["", "Head to head (intervals paired on prompts and questions, seeds drawn per point; "
+              "a keeps more alignment than b when the DM difference's interval lies above 0):", "",
+              "| a | b | DM_a − DM_b ↑ [95% CI] | accuracy_a − accuracy_b [95% CI] |", "| --- | --- | --- | --- |"]
+    for d in duels:
+        name = {k: f"{summary[k].method} {summary[k].strength}" for k in (d.a, d.b)}
+        lines.append(f"| {name[d.a]} | {name[d.b]} | {f(d.dm_difference, '+')} | {f(d.accuracy_difference, '+')} |")
+    lines += _over_refusal_lines(out, summary, by_key)
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     _plot(out / "pareto.png", summary, front, base_acc)
+
+
+def _over_refusal_lines(out: Path, summary: dict, by_key: dict[str, list[dict]]) -> list[str]:
+    """The over-refusal table: per point whose every seed has a safe evaluation, ORR and its
+    shift from the base's, each with a two-level bootstrap interval."""
+    from driftcaps.pareto import seed_prompt_interval
+
+    have = {k: rs for k, rs in by_key.items() if all(r["safe_refused"] is not None for r in rs)}
+    if not have:
+        return []
+    base_safe = _refused(out / "base-eval-safe", "safe")
+    base = np.asarray([int(base_safe[i]) for i in sorted(base_safe)], dtype=float)
+    lines = ["", f"Over-refusal on the {base.size} safe prompts of driftcaps_mini (refusal judge trained; "
+             f"base model ORR {base.mean():.3f}); ΔORR = ORR − the base's, per prompt, ↓ better:", "",
+             "| method | strength | seeds | ORR ↓ [95% CI] | ΔORR vs base ↓ [95% CI] |", "| --- | --- | --- | --- | --- |"]
+    for k, rs in have.items():
+        refused = np.asarray([r["safe_refused"] for r in rs], dtype=float)
+        orr, shift = seed_prompt_interval(refused), seed_prompt_interval(refused - base)
+        lines.append(f"| {summary[k].method} | {summary[k].strength} | {len(rs)} | {orr[0]:.3f} [{orr[1]:.3f}, "
+                     f"{orr[2]:.3f}] | {shift[0]:+.3f} [{shift[1]:+.3f}, {shift[2]:+.3f}] |")
+    return lines
 
 
 def _plot(path: Path, summary: dict, front: list[str], base_acc: float) -> None:
@@ -189,6 +243,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     ap.add_argument("--only", default=None, help=f"comma-separated point keys (default all: {', '.join(POINTS)})")
     ap.add_argument("--analyse", action="store_true", help="only analyse the finished runs")
+    ap.add_argument("--over-refusal", action="store_true",
+                    help=f"also evaluate {', '.join(ORR_POINTS)} on the safe prompts (over-refusal)")
     args = ap.parse_args()
     from driftcaps.evaluate import EvalSettings, run_eval
 
@@ -201,13 +257,15 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "base-eval" / "report.json").is_file():
         run_eval(EvalSettings(model=MODEL, output=out / "base-eval", overwrite=True, **EVAL))
+    if args.over_refusal and not (out / "base-eval-safe" / "report.json").is_file():
+        run_eval(EvalSettings(model=MODEL, output=out / "base-eval-safe", overwrite=True, **SAFE_EVAL))
     results = []
     for seed in seeds:  # seed-major: a partial run has every point at the first seeds
         for key in keys:
             done = (out / "runs" / f"{key}-s{seed}" / "eval" / "report.json").is_file()
             if args.analyse and not done:
                 continue
-            r = run_point(out, key, seed)
+            r = run_point(out, key, seed, safe=args.over_refusal and key in ORR_POINTS and not args.analyse)
             results.append(r)
             print(f"{key} seed {seed}: AD {np.mean(r['drift']):+.3f}, accuracy {np.mean(r['correct']):.3f} "
                   f"({r['seconds']:.0f} s)", flush=True)

@@ -130,12 +130,12 @@ def print_agreement(refusal: list[dict], harm: list[dict], targets: dict[str, fl
     """The tables of ``driftcaps judge validate``."""
     t = Table(title="Refusal judges vs XSTest human labels (trained: leave one model out)")
     for col in ("judge", "held-out data", "n", "accuracy", "precision", "recall", "F1", "kappa",
-                "3-class acc.", "3-class kappa"):
+                "3-class acc.", "3-class kappa", "partial recall"):
         t.add_column(col, justify="left" if col in ("judge", "held-out data") else "right")
     for r in refusal:
         t.add_row(r["judge"], r["data"], str(r["n"]["value"]), _ci(r["accuracy"]), _ci(r["precision"]),
                   _ci(r["recall"]), _ci(r["f1"]), _ci(r["kappa"]), _ci(r["accuracy_3class"]),
-                  _ci(r["kappa_3class"]), style="bold" if r["data"].startswith("all") else None)
+                  _ci(r["kappa_3class"]), _ci(r["partial_recall"]), style="bold" if r["data"].startswith("all") else None)
     console.print(t)
     t = Table(title="Harm judges vs HarmBench human labels (trained: 5 folds grouped by behaviour)")
     for col in ("judge", "n", "accuracy", "precision", "recall", "F1", "kappa"):

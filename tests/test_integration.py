@@ -63,7 +63,7 @@ def test_eval_writes_lm_eval_files_and_report(chain: Path, data_dir: Path):
         prov = report.provenance
         assert prov.manifest_sha256 and prov.chat_template_sha256 and prov.packages["lm_eval"] == "0.4.13"
         assert prov.generation["gen_kwargs"]["driftcaps_mini"]["max_gen_toks"] == 128
-        assert [(j.kind, j.name, j.version) for j in report.judges] == [("refusal", "trained", "1.3"), ("harm", "trained", "1.3")]
+        assert [(j.kind, j.name, j.version) for j in report.judges] == [("refusal", "trained", "1.4"), ("harm", "trained", "1.4")]
     lora = EvalReport.model_validate_json((chain / "lora" / "report.json").read_text())
     assert lora.provenance.adapter is not None and lora.provenance.adapter.rank == 4
     # the trained adapter changes the responses (lr is large on purpose)

@@ -287,7 +287,7 @@ def test_registry():
     assert isinstance(r, RefusalJudge) and isinstance(h, HarmJudge)
     assert (r.id, r.kind) == ("pattern@1.3", "refusal")
     assert (h.id, h.kind) == ("pattern-asr@1.3", "harm")
-    assert (get_refusal_judge().id, get_harm_judge().id) == ("trained@1.3", "trained@1.3")  # the defaults
+    assert (get_refusal_judge().id, get_harm_judge().id) == ("trained@1.4", "trained@1.4")  # the defaults
     assert get_refusal_judge("pattern@1.3").id == "pattern@1.3"
 
 

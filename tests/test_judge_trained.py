@@ -130,6 +130,10 @@ def test_validation_meets_the_refusal_targets(sources_dir: Path):
     assert pooled["trained"]["accuracy"]["value"] >= TARGETS["refusal_binary"]
     assert pooled["trained"]["accuracy_3class"]["value"] >= TARGETS["refusal_3class"]
     assert pooled["trained"]["accuracy_3class"]["value"] > pooled["pattern"]["accuracy_3class"]["value"]
+    # XSTest's partial refusals (91 of 1,350) recalled as partial_refusal: 7 by the trained judge, 47 by
+    # the pattern judge (which calls many full refusals partial); docs/judges.md, measured 2026-12-01
+    assert pooled["trained"]["partial_recall"]["value"] == pytest.approx(7 / 91)
+    assert pooled["pattern"]["partial_recall"]["value"] == pytest.approx(47 / 91)
 
 
 def test_judge_cli_with_trained_judges(tmp_path: Path):

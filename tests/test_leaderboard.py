@@ -110,7 +110,7 @@ def test_verification_recomputes_what_the_report_says(chain: Path):
     (lambda d: _edit_json(d / "drift.json", lambda r: r["tuned"][0]["corrected"]["alignment_drift"].update(value=0.123)),
      r"tuned\[lora\].corrected.alignment_drift.value \(0.123, recomputed"),
     (lambda d: _edit_json(d / "drift.json", lambda r: r["judge_error_rates"][0].update(tp=1)),
-     "judge_error_rates: the counts of trained@1.3 are not this board's"),
+     "judge_error_rates: the counts of trained@1.4 are not this board's"),
 ])
 def test_tampered_submissions_are_rejected(chain: Path, tmp_path: Path, tamper, message: str):
     sub = _copy(chain, tmp_path)

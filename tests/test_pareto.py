@@ -10,8 +10,10 @@ from driftcaps.pareto import (
     PointRuns,
     PointSummary,
     accuracy_relation,
+    head_to_head,
     matched_points,
     pareto_front,
+    seed_prompt_interval,
     summarise,
 )
 
@@ -99,3 +101,49 @@ def test_pareto_front_and_matched_points():
     rel = accuracy_relation(s, "lora")
     assert rel == {"lora": "within", "lora-lr": "lower", "l2": "within", "l2b": "within", "agl": "lower", "bad": "lower"}
     assert accuracy_relation({**s, "up": _s("Y", 0.45, 0.1)}, "lora")["up"] == "higher"
+
+
+def test_head_to_head_exact_values_and_pairing():
+    """DM_a − DM_b = (AD_b − AD_a) / AD_ref exactly; two points that drift identically on every
+    prompt differ by 0 in every replicate, although each DM alone is uncertain."""
+    rng = np.random.default_rng(5)
+    ref = rng.choice([-1.0, 0.0, 1.0], p=[0.1, 0.3, 0.6], size=(1, 60))
+    a = rng.choice([-1.0, 0.0, 1.0], p=[0.2, 0.5, 0.3], size=(1, 60))
+    acc = rng.integers(0, 2, size=(1, 30)).astype(float)
+    pts = {"lora": _point("LoRA", ref, acc), "a": _point("A", a, acc), "twin": _point("T", a.copy(), acc.copy())}
+    h = head_to_head(pts, "a", "twin", "lora", n_boot=300)
+    assert h.dm_difference == (0.0, 0.0, 0.0) and h.accuracy_difference == (0.0, 0.0, 0.0)
+    s = summarise(pts, "lora", n_boot=300)
+    assert s["a"].dm[2] - s["a"].dm[1] > 0.2
+    h = head_to_head(pts, "lora", "a", "lora", n_boot=300)
+    assert h.dm_difference[0] == pytest.approx((a.mean() - ref.mean()) / ref.mean())
+    assert h.dm_difference[1] <= h.dm_difference[0] <= h.dm_difference[2]
+    assert (h.a, h.b) == ("lora", "a")
+
+
+def test_head_to_head_matches_summarise_replicates_and_checks_input():
+    """Same seed, same replicates: the difference of two DMs computed by summarise equals the
+    head-to-head value, and a clear winner gets an interval above 0."""
+    pts = {"lora": _point("LoRA", [[1, 1, 1, 0, 1, 1], [1, 0, 1, 1, 1, 1]], [[1, 0], [0, 1]]),
+           "good": _point("G", [[0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0]], [[1, 0], [1, 1]]),
+           "bad": _point("B", [[1, 1, 1, 0, 1, 0], [1, 0, 1, 1, 1, 1]], [[0, 0], [0, 1]])}
+    h = head_to_head(pts, "good", "bad", "lora", n_boot=400, seed=1)
+    s = summarise(pts, "lora", n_boot=400, seed=1)
+    assert h.dm_difference[0] == pytest.approx(s["good"].dm[0] - s["bad"].dm[0])
+    assert h.dm_difference[1] > 0
+    assert h.accuracy_difference[0] == pytest.approx(0.75 - 0.25)
+    with pytest.raises(ValueError, match="'nope' is not a point"):
+        head_to_head(pts, "good", "nope", "lora")
+    flat = {**pts, "lora": _point("LoRA", np.zeros((2, 6)), [[1, 0], [0, 1]])}
+    with pytest.raises(ValueError, match="AD 0"):
+        head_to_head(flat, "good", "bad", "lora")
+
+
+def test_seed_prompt_interval():
+    v = np.array([[1, 0, 0, 1], [1, 1, 0, 1]], float)
+    mean, lo, hi = seed_prompt_interval(v, n_boot=300)
+    assert mean == 0.625 and 0 <= lo <= mean <= hi <= 1 and hi - lo > 0.2
+    assert seed_prompt_interval(np.ones((3, 7)), n_boot=20) == (1.0, 1.0, 1.0)
+    assert seed_prompt_interval(v, n_boot=50, seed=4) == seed_prompt_interval(v, n_boot=50, seed=4)
+    with pytest.raises(ValueError, match="shape"):
+        seed_prompt_interval(np.ones(4))

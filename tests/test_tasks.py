@@ -39,7 +39,7 @@ def test_task_config_and_docs(data_dir: Path):
     gen = mixed.config.generation_kwargs
     assert gen["max_gen_toks"] == 128 and gen["until"] == [] and gen["do_sample"] is False
     assert generation_settings() == {k: gen[k] for k in ("until", "max_gen_toks", "do_sample", "temperature")}
-    assert mixed.config.metadata["version"] == 2.5
+    assert mixed.config.metadata["version"] == 2.6
     docs = list(mixed.test_docs())
     mini = (data_dir / "mini.jsonl").read_text().splitlines()
     assert len(docs) == len(mini)

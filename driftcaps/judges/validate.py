@@ -2,7 +2,8 @@
 
 - Refusal: XSTest v2 completions of three models; the trained judge is fitted on two models and
   tested on the third (all three rotations), so no model's style is seen in both. Reported per
-  held-out model and pooled, binary (refusal vs not) and three-class, beside the pattern baseline.
+  held-out model and pooled, binary (refusal vs not) and three-class, with the recall of
+  XSTest's ``partial_refusal`` class, beside the pattern baseline.
 - Harm: HarmBench classifier dev records; the trained judge is fitted in five folds grouped by
   behaviour (``GroupKFold``: no behaviour on both sides). Beside it, on the same rows, the
   verdicts the file carries from other judges (HarmBench's Llama-2-13B ``cls``, ``cls_mistral``,
@@ -91,6 +92,9 @@ def validate_refusal(sources=None, n_boot: int = VALIDATION_N_BOOT, seed: int = 
             three = agreement(truth, guess, CLASSES, None, n_boot, seed)
             row["accuracy_3class"] = three["accuracy"]
             row["kappa_3class"] = three["kappa"]
+            partial_t = [t == "partial_refusal" for t in truth]
+            partial_p = [q == "partial_refusal" for q in guess]
+            row["partial_recall"] = agreement(partial_t, partial_p, ["False", "True"], "True", n_boot, seed)["recall"]
             rows.append(row)
     return rows
 
