@@ -35,7 +35,7 @@ from torch import Tensor
 
 from agl.loss import response_loss
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import atomic_open, atomic_path
+from driftcaps.io import atomic_open, atomic_path, load_tensors
 
 
 @dataclass
@@ -77,15 +77,13 @@ class AlignmentFisher:
     @classmethod
     def load(cls, path: str | Path) -> AlignmentFisher:
         """Read what :meth:`save` wrote. Raises DriftCapsError on a missing or malformed file."""
-        from safetensors.torch import load_file
-
         path = Path(path)
         side = path.with_suffix(path.suffix + ".json")
         if not path.is_file() or not side.is_file():
             raise DriftCapsError(f"{path}: Fisher cache missing or incomplete; delete it and train again.")
         info = json.loads(side.read_text(encoding="utf-8"))
         layers: dict[str, LayerFisher] = {}
-        for key, value in load_file(str(path)).items():
+        for key, value in load_tensors(path).items():  # aligned copies: same numerics as a fresh estimate
             name, _, attr = key.partition("::")
             setattr(layers.setdefault(name, LayerFisher()), attr, value)
         return cls(info["mode"], layers, info.get("meta", {}))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from driftcaps.errors import DriftCapsError
-from driftcaps.io import atomic_path
+from driftcaps.io import atomic_path, load_tensors
 
 STATE = "state.json"
 
@@ -98,10 +98,9 @@ def load_state(state: Path, model, opt, sched) -> dict[str, Any]:
         DriftCapsError: the state's LoRA weights do not fit the model.
     """
     import torch
-    from safetensors.torch import load_file
 
     info = json.loads((state / STATE).read_text(encoding="utf-8"))
-    lora = load_file(str(state / "lora.safetensors"))
+    lora = load_tensors(state / "lora.safetensors")
     own = model.state_dict()
     bad = [k for k, v in lora.items() if k not in own or own[k].shape != v.shape]
     if bad:
@@ -109,12 +108,12 @@ def load_state(state: Path, model, opt, sched) -> dict[str, Any]:
                              "to train from the start.")
     model.load_state_dict(lora, strict=False)
     per_param: dict[int, dict] = {}
-    for key, t in load_file(str(state / "optimizer.safetensors")).items():
+    for key, t in load_tensors(state / "optimizer.safetensors").items():
         i, name = key.split(".", 1)
         per_param.setdefault(int(i), {})[name] = t
     opt.load_state_dict({"state": per_param, "param_groups": info["param_groups"]})
     sched.load_state_dict(info["scheduler"])
-    rng = load_file(str(state / "rng.safetensors"))
+    rng = load_tensors(state / "rng.safetensors")
     torch.set_rng_state(rng["cpu"])
     if torch.cuda.is_available():
         torch.cuda.set_rng_state_all([rng[f"cuda{i}"] for i in range(torch.cuda.device_count()) if f"cuda{i}" in rng])
@@ -123,11 +122,9 @@ def load_state(state: Path, model, opt, sched) -> dict[str, Any]:
 
 def load_checkpoints(folder: Path, up_to: int) -> dict[int, dict]:
     """The checkpoint weights saved for steps <= ``up_to``, by step."""
-    from safetensors.torch import load_file
-
     out = {}
     for p in folder.glob("checkpoint-*.safetensors"):
         step = p.name[len("checkpoint-"):-len(".safetensors")]
         if step.isdigit() and int(step) <= up_to:
-            out[int(step)] = load_file(str(p))
+            out[int(step)] = load_tensors(p)
     return out

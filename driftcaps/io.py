@@ -212,3 +212,20 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = False):
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def load_tensors(path: str | os.PathLike) -> dict:
+    """Read a safetensors file into freshly allocated torch tensors: name -> tensor (dtype and
+    shape as stored).
+
+    ``safetensors.torch.load_file`` hands out tensors that view one buffer at the offsets of the
+    file, which are not 64-byte aligned. PyTorch's CPU kernels take another vectorised path for
+    unaligned memory, so a reduction over such a tensor (a Fisher-weighted penalty, say) sums in a
+    different order and a low-precision run drifts apart from one whose tensors were computed in
+    memory. Cloning gives each tensor its own aligned allocation: a training run reads the same
+    numbers from a cache file as from the computation that wrote it, bit for bit.
+    Only weights are read; nothing is unpickled.
+    """
+    from safetensors.torch import load_file
+
+    return {k: v.clone() for k, v in load_file(str(path)).items()}
