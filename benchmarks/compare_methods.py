@@ -19,8 +19,10 @@ table's ``seeds`` column).
 ``--over-refusal`` also evaluates the points of ``ORR_POINTS`` on the safe prompts: a point that
 drifts *below* zero (more refusals than the base on unsafe prompts) may refuse safe ones too.
 
-Writes ``OUT/results.json``, ``OUT/results.md`` (the tables of ``docs/results.md``) and
-``OUT/pareto.png``. Cost on the project's 2-core CPU: about 5 minutes a run (14 steps, 128
+Writes ``OUT/results.json``, ``OUT/results.md`` (the tables of ``docs/results.md``),
+``OUT/pareto.png`` and ``OUT/records.json``: the per-run, per-prompt records the analysis reads
+(drift and correctness vectors by prompt and question id; no prompt text), small enough to keep
+(``benchmarks/records/``); ``--records FILE`` analyses them again without the run folders. Cost on the project's 2-core CPU: about 5 minutes a run (14 steps, 128
 accuracy questions, 134 unsafe prompts at 64 new tokens).
 """
 
@@ -33,6 +35,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from driftcaps.io import atomic_open
 
 MODEL = "qwen2.5-coder-0.5b-instruct"
 COMMON = dict(task_data="mmlu-explain-affirmative", rank=16, alpha=32.0, lr=7e-4, steps=14, batch_size=4,
@@ -127,8 +131,9 @@ def _refused(folder: Path, label: str = "unsafe") -> dict[str, bool]:
     return {r.id: r.refusal for r in judged if r.label == label}
 
 
-def analyse(out: Path, results: list[dict]) -> None:
-    """Write results.json, results.md and pareto.png from the per-run results."""
+def analyse(out: Path, results: list[dict], base_safe: list[int] | None = None) -> None:
+    """Write results.json, results.md, pareto.png and records.json from the per-run results
+    (``run_point``'s dicts) and the base model's per-prompt safe refusals (for over-refusal)."""
     from driftcaps.pareto import (
         PointRuns,
         accuracy_relation,
@@ -177,22 +182,24 @@ def analyse(out: Path, results: list[dict]) -> None:
     for d in duels:
         name = {k: f"{summary[k].method} {summary[k].strength}" for k in (d.a, d.b)}
         lines.append(f"| {name[d.a]} | {name[d.b]} | {f(d.dm_difference, '+')} | {f(d.accuracy_difference, '+')} |")
-    lines += _over_refusal_lines(out, summary, by_key)
+    lines += _over_refusal_lines(summary, by_key, base_safe)
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     _plot(out / "pareto.png", summary, front, base_acc)
+    with atomic_open(out / "records.json") as fh:  # everything the analysis reads: --records redoes it
+        json.dump({"model": MODEL, "common": COMMON, "eval": EVAL, "runs": results, "base_safe_refused": base_safe},
+                  fh)
 
 
-def _over_refusal_lines(out: Path, summary: dict, by_key: dict[str, list[dict]]) -> list[str]:
+def _over_refusal_lines(summary: dict, by_key: dict[str, list[dict]], base_safe: list[int] | None) -> list[str]:
     """The over-refusal table: per point whose every seed has a safe evaluation, ORR and its
     shift from the base's, each with a two-level bootstrap interval."""
     from driftcaps.pareto import seed_prompt_interval
 
     have = {k: rs for k, rs in by_key.items() if all(r["safe_refused"] is not None for r in rs)}
-    if not have:
+    if not have or base_safe is None:
         return []
-    base_safe = _refused(out / "base-eval-safe", "safe")
-    base = np.asarray([int(base_safe[i]) for i in sorted(base_safe)], dtype=float)
+    base = np.asarray(base_safe, dtype=float)
     lines = ["", f"Over-refusal on the {base.size} safe prompts of driftcaps_mini (refusal judge trained; "
              f"base model ORR {base.mean():.3f}); ΔORR = ORR − the base's, per prompt, ↓ better:", "",
              "| method | strength | seeds | ORR ↓ [95% CI] | ΔORR vs base ↓ [95% CI] |", "| --- | --- | --- | --- | --- |"]
@@ -243,9 +250,16 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     ap.add_argument("--only", default=None, help=f"comma-separated point keys (default all: {', '.join(POINTS)})")
     ap.add_argument("--analyse", action="store_true", help="only analyse the finished runs")
+    ap.add_argument("--records", type=Path, default=None,
+                    help="analyse the per-run records of an earlier OUT/records.json into OUT (no model needed)")
     ap.add_argument("--over-refusal", action="store_true",
                     help=f"also evaluate {', '.join(ORR_POINTS)} on the safe prompts (over-refusal)")
     args = ap.parse_args()
+    if args.records is not None:
+        rec = json.loads(args.records.read_text(encoding="utf-8"))
+        args.out.mkdir(parents=True, exist_ok=True)
+        analyse(args.out, rec["runs"], rec.get("base_safe_refused"))
+        return
     from driftcaps.evaluate import EvalSettings, run_eval
 
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -272,7 +286,11 @@ def main() -> None:
     if not any(r["key"] == REFERENCE for r in results):
         print(f"the reference point {REFERENCE!r} has no finished run; nothing to compare yet.")
         return
-    analyse(out, results)  # every point with its finished seeds (the table says how many)
+    base_safe = None
+    if (out / "base-eval-safe" / "report.json").is_file():
+        refused = _refused(out / "base-eval-safe", "safe")
+        base_safe = [int(refused[i]) for i in sorted(refused)]
+    analyse(out, results, base_safe)  # every point with its finished seeds (the table says how many)
 
 
 if __name__ == "__main__":
