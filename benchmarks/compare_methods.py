@@ -22,7 +22,9 @@ drifts *below* zero (more refusals than the base on unsafe prompts) may refuse s
 Writes ``OUT/results.json``, ``OUT/results.md`` (the tables of ``docs/results.md``),
 ``OUT/pareto.png`` and ``OUT/records.json``: the per-run, per-prompt records the analysis reads
 (drift and correctness vectors by prompt and question id; no prompt text), small enough to keep
-(``benchmarks/records/``); ``--records FILE`` analyses them again without the run folders. Cost on the project's 2-core CPU: about 5 minutes a run (14 steps, 128
+(``benchmarks/records/``). ``--records FILE --analyse`` analyses them again without the run
+folders or a model; ``--records FILE`` without ``--analyse`` adds them to the runs of OUT, so a
+later session trains only the points FILE lacks. Cost on the project's 2-core CPU: about 5 minutes a run (14 steps, 128
 accuracy questions, 134 unsafe prompts at 64 new tokens).
 """
 
@@ -251,15 +253,19 @@ def main() -> None:
     ap.add_argument("--only", default=None, help=f"comma-separated point keys (default all: {', '.join(POINTS)})")
     ap.add_argument("--analyse", action="store_true", help="only analyse the finished runs")
     ap.add_argument("--records", type=Path, default=None,
-                    help="analyse the per-run records of an earlier OUT/records.json into OUT (no model needed)")
+                    help="an earlier OUT/records.json: with --analyse, analyse it alone (no model needed); "
+                         "otherwise add its runs to OUT's")
     ap.add_argument("--over-refusal", action="store_true",
                     help=f"also evaluate {', '.join(ORR_POINTS)} on the safe prompts (over-refusal)")
     args = ap.parse_args()
+    prior, prior_safe = [], None
     if args.records is not None:
         rec = json.loads(args.records.read_text(encoding="utf-8"))
-        args.out.mkdir(parents=True, exist_ok=True)
-        analyse(args.out, rec["runs"], rec.get("base_safe_refused"))
-        return
+        prior, prior_safe = rec["runs"], rec.get("base_safe_refused")
+        if args.analyse:  # the records alone: no model, no run folders
+            args.out.mkdir(parents=True, exist_ok=True)
+            analyse(args.out, prior, prior_safe)
+            return
     from driftcaps.evaluate import EvalSettings, run_eval
 
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -283,13 +289,18 @@ def main() -> None:
             results.append(r)
             print(f"{key} seed {seed}: AD {np.mean(r['drift']):+.3f}, accuracy {np.mean(r['correct']):.3f} "
                   f"({r['seconds']:.0f} s)", flush=True)
-    if not any(r["key"] == REFERENCE for r in results):
+    if not any(r["key"] == REFERENCE for r in results + prior):
         print(f"the reference point {REFERENCE!r} has no finished run; nothing to compare yet.")
         return
-    base_safe = None
+    base_safe = prior_safe
     if (out / "base-eval-safe" / "report.json").is_file():
         refused = _refused(out / "base-eval-safe", "safe")
         base_safe = [int(refused[i]) for i in sorted(refused)]
+    have = {(r["key"], r["seed"]) for r in results}
+    results += [r for r in prior if (r["key"], r["seed"]) not in have]  # --records: runs done elsewhere
+    if any(r["prompt_ids"] != results[0]["prompt_ids"] or r["question_ids"] != results[0]["question_ids"]
+           for r in results):
+        raise SystemExit(f"{args.records}: its runs were scored on other prompts or questions than {out}'s.")
     analyse(out, results, base_safe)  # every point with its finished seeds (the table says how many)
 
 
