@@ -254,7 +254,7 @@ def main() -> None:
     ap.add_argument("--analyse", action="store_true", help="only analyse the finished runs")
     ap.add_argument("--records", type=Path, default=None,
                     help="an earlier OUT/records.json: with --analyse, analyse it alone (no model needed); "
-                         "otherwise add its runs to OUT's")
+                         "otherwise add its runs to OUT's (a run it holds is not trained again)")
     ap.add_argument("--over-refusal", action="store_true",
                     help=f"also evaluate {', '.join(ORR_POINTS)} on the safe prompts (over-refusal)")
     args = ap.parse_args()
@@ -279,11 +279,11 @@ def main() -> None:
         run_eval(EvalSettings(model=MODEL, output=out / "base-eval", overwrite=True, **EVAL))
     if args.over_refusal and not (out / "base-eval-safe" / "report.json").is_file():
         run_eval(EvalSettings(model=MODEL, output=out / "base-eval-safe", overwrite=True, **SAFE_EVAL))
-    results = []
+    results, recorded = [], {(r["key"], r["seed"]) for r in prior}
     for seed in seeds:  # seed-major: a partial run has every point at the first seeds
         for key in keys:
             done = (out / "runs" / f"{key}-s{seed}" / "eval" / "report.json").is_file()
-            if args.analyse and not done:
+            if not done and (args.analyse or (key, seed) in recorded):  # a --records run is not redone
                 continue
             r = run_point(out, key, seed, safe=args.over_refusal and key in ORR_POINTS and not args.analyse)
             results.append(r)
