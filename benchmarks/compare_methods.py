@@ -49,7 +49,8 @@ beside the 16 held-out task rows: 128 questions never trained on."""
 EVAL = dict(tasks=["driftcaps_mini_unsafe"], max_gen_toks=64)
 SAFE_EVAL = dict(tasks=["driftcaps_mini_safe"], max_gen_toks=64)
 """``--over-refusal``: the same generation on the safe prompts, for the over-refusal rate ORR."""
-ORR_POINTS = ["lora", "l2-2", "replay-25", "agl-contrast-notask", "contrast-fisher-only-1"]
+ORR_POINTS = ["lora", "l2-2", "replay-25", "agl-contrast-notask", "contrast-fisher-only-1", "contrast-fisher-only-0.1",
+              "l2-1"]
 """The points ``--over-refusal`` evaluates on safe prompts (about 2 minutes a run)."""
 POINTS: dict[str, tuple[str, str, dict]] = {
     "lora": ("plain LoRA", "lr 7e-4", {}),
@@ -71,6 +72,10 @@ POINTS: dict[str, tuple[str, str, dict]] = {
         "method": "agl", "fisher_source": "contrast", "lambda_task": 0.0, "lambda_collision": 0.0}),
     "contrast-collision-only": ("contrast collision terms only", "λ_NC 0.05", {
         "method": "agl", "fisher_source": "contrast", "lambda_fisher": 0.0, "lambda_task": 0.0}),
+    "contrast-fisher-only-0.1": ("contrast Fisher only", "λ_A 0.1", {
+        "method": "agl", "fisher_source": "contrast", "lambda_fisher": 0.1, "lambda_task": 0.0,
+        "lambda_collision": 0.0}),
+    "l2-1": ("LoRA + L2", "weight 1", {"l2_weight": 1.0}),
 }
 """Point key -> (method, strength, overrides of COMMON). The strength axes: learning rate, L2
 weight, replay share, λ_T; the contrast rows test part 4 (does a Fisher of refusal vs compliance
@@ -78,9 +83,12 @@ carry mitigation: with the stabiliser off, λ_T 0, and alone at λ_A 1 and 1000?
 what λ_T 0 keeps to the Fisher term or to the collision terms (each alone). In order of priority:
 a partial run has the first ones."""
 HEAD_TO_HEAD = [("agl-contrast-notask", "l2-2"), ("agl-contrast-notask", "replay-25"),
-                ("contrast-fisher-only-1", "l2-2"), ("agl", "l2-0.5"), ("agl-lt2", "l2-2"), ("replay-25", "l2-2")]
+                ("contrast-fisher-only-1", "l2-2"), ("agl", "l2-0.5"), ("agl-lt2", "l2-2"), ("replay-25", "l2-2"),
+                ("agl-contrast-notask", "l2-1"), ("contrast-fisher-only-0.1", "l2-1")]
 """Pairs (a, b) compared head to head (``driftcaps.pareto.head_to_head``): AGL's best points
-against the strongest simple baselines, and default AGL against L2 of the same strength."""
+against the strongest simple baselines, default AGL against L2 of the same strength, and
+contrast-Fisher AGL against an L2 weight that costs no accuracy (weight 1, where weight 2
+removes all the drift and both saturate)."""
 REFERENCE = "lora"
 
 
@@ -274,6 +282,9 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--only: unknown point(s) {unknown}; choose from {', '.join(POINTS)}")
     out: Path = args.out
+    if args.analyse and not (out / "base-eval" / "report.json").is_file():  # no run of OUT can be read
+        raise SystemExit(f"{out}: no base evaluation, so no finished run to analyse; run without --analyse "
+                         "first, or analyse earlier records with --records FILE --analyse.")
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "base-eval" / "report.json").is_file():
         run_eval(EvalSettings(model=MODEL, output=out / "base-eval", overwrite=True, **EVAL))
