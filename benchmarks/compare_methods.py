@@ -24,8 +24,8 @@ Writes ``OUT/results.json``, ``OUT/results.md`` (the tables of ``docs/results.md
 (drift and correctness vectors by prompt and question id; no prompt text), small enough to keep
 (``benchmarks/records/``). ``--records FILE --analyse`` analyses them again without the run
 folders or a model; ``--records FILE`` without ``--analyse`` adds them to the runs of OUT, so a
-later session trains only the points FILE lacks. Cost on the project's 2-core CPU: about 5 minutes a run (14 steps, 128
-accuracy questions, 134 unsafe prompts at 64 new tokens).
+later session trains only the points FILE lacks. Cost on the project's 2-core CPU: about 5
+minutes a run (14 steps, 128 accuracy questions, 134 unsafe prompts at 64 new tokens).
 """
 
 from __future__ import annotations
@@ -80,15 +80,16 @@ POINTS: dict[str, tuple[str, str, dict]] = {
 """Point key -> (method, strength, overrides of COMMON). The strength axes: learning rate, L2
 weight, replay share, λ_T; the contrast rows test part 4 (does a Fisher of refusal vs compliance
 carry mitigation: with the stabiliser off, λ_T 0, and alone at λ_A 1 and 1000?) and attribute
-what λ_T 0 keeps to the Fisher term or to the collision terms (each alone). In order of priority:
-a partial run has the first ones."""
+what λ_T 0 keeps to the Fisher term or to the collision terms (each alone); the last two (λ_A
+0.1, L2 weight 1) leave some drift, for a head to head that can separate them. In order of
+priority: a partial run has the first ones."""
 HEAD_TO_HEAD = [("agl-contrast-notask", "l2-2"), ("agl-contrast-notask", "replay-25"),
                 ("contrast-fisher-only-1", "l2-2"), ("agl", "l2-0.5"), ("agl-lt2", "l2-2"), ("replay-25", "l2-2"),
                 ("agl-contrast-notask", "l2-1"), ("contrast-fisher-only-0.1", "l2-1")]
 """Pairs (a, b) compared head to head (``driftcaps.pareto.head_to_head``): AGL's best points
 against the strongest simple baselines, default AGL against L2 of the same strength, and
-contrast-Fisher AGL against an L2 weight that costs no accuracy (weight 1, where weight 2
-removes all the drift and both saturate)."""
+contrast-Fisher AGL against L2 weight 1, the strongest L2 that leaves drift (at weight 2 both
+remove all of it and cannot be told apart)."""
 REFERENCE = "lora"
 
 
